@@ -1,0 +1,1 @@
+"""Built-in presets: rules files shipped as data (see `kmirror presets --all`)."""

@@ -1,0 +1,180 @@
+"""Container image references, read exactly as a container runtime reads them.
+
+The grammar is the one of distribution/reference (the code Docker, containerd and
+Kubernetes use)::
+
+    reference            := name [ ":" tag ] [ "@" digest ]
+    name                 := [ domain "/" ] path
+    domain               := host [ ":" port ]
+    host                 := domain-name | "[" ipv6 "]"
+    domain-name          := domain-component ( "." domain-component )*
+    domain-component     := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+    port                 := [0-9]+
+    path                 := path-component ( "/" path-component )*
+    path-component       := alpha-numeric ( separator alpha-numeric )*
+    alpha-numeric        := [a-z0-9]+
+    separator            := [_.] | "__" | "-"+
+    tag                  := [\\w][\\w.-]{0,127}
+    digest               := algorithm ":" hex
+    algorithm            := component ( [+._-] component )*,  component := [A-Za-z][A-Za-z0-9]*
+    hex                  := [0-9a-fA-F]{32,}   (sha256: exactly 64, sha512: 128, lower case)
+
+The name (domain and path) is at most 255 characters. The first component is a domain
+only when it contains "." or ":", is "localhost", or has an upper-case letter;
+otherwise the reference is on Docker Hub. Normalisation, a separate step, adds
+"docker.io" and, for single-component Docker Hub names, "library/"; "index.docker.io"
+and "registry-1.docker.io" are "docker.io".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+NAME_MAX = 255
+
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[_.]|__|-+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_PATH = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+_IPV6 = r"\[[a-fA-F0-9:]+\]"
+_DOMAIN = rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+
+DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
+PATH_RE = re.compile(_PATH, re.ASCII)
+TAG_RE = re.compile(_TAG, re.ASCII)
+DIGEST_RE = re.compile(_DIGEST, re.ASCII)
+_HEX64_RE = re.compile(r"[a-f0-9]{64}", re.ASCII)
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+class ReferenceError(ValueError):
+    """An image reference that a container runtime would refuse; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference.
+
+    `domain` and `path` are as written (`domain` is None when the reference names no
+    registry); `registry` and `repository` are normalised (`nginx` has registry
+    `docker.io` and repository `library/nginx`). `str(ref)` gives the text back.
+    """
+
+    domain: str | None
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def registry(self) -> str:
+        """The registry host, lower-cased, with Docker Hub's aliases folded to docker.io."""
+        if self.domain is None:
+            return DOCKER_HUB
+        lowered = self.domain.lower()
+        return DOCKER_HUB if lowered in DOCKER_HUB_ALIASES else lowered
+
+    @property
+    def repository(self) -> str:
+        """The repository path, with `library/` for single-component Docker Hub names."""
+        if self.registry == DOCKER_HUB and "/" not in self.path:
+            return "library/" + self.path
+        return self.path
+
+    @property
+    def name(self) -> str:
+        """The last path component (`kube-proxy` in `k8s.gcr.io/kube-proxy:v1`)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        """The tag and digest as written (`:v1@sha256:...`), or the empty string."""
+        return (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    @property
+    def normalized(self) -> str:
+        """`registry/repository[:tag][@digest]` (no implicit `latest`)."""
+        return f"{self.registry}/{self.repository}{self.suffix}"
+
+    def __str__(self) -> str:
+        head = f"{self.domain}/{self.path}" if self.domain is not None else self.path
+        return head + self.suffix
+
+
+def parse(text: str) -> ImageRef:
+    """Parse `text` as an image reference; raise ReferenceError naming the first problem."""
+    if not text:
+        raise ReferenceError("empty reference")
+    if text != text.strip() or any(c.isspace() for c in text):
+        raise ReferenceError("reference contains white space")
+    if _HEX64_RE.fullmatch(text):
+        raise ReferenceError("a 64-character hexadecimal string is an image ID, not a reference")
+    rest, digest = _split_digest(text)
+    name, tag = _split_tag(rest)
+    if len(name) > NAME_MAX:
+        raise ReferenceError(f"repository name is longer than {NAME_MAX} characters")
+    domain, path = _split_domain(name)
+    if not path:
+        raise ReferenceError("repository path is empty")
+    if path.lower() == path and not PATH_RE.fullmatch(path):
+        raise ReferenceError(f"invalid repository path {path!r}: components are lower-case letters and digits joined by '.', '_', '__' or '-'")
+    if path.lower() != path:
+        raise ReferenceError(f"repository name must be lowercase: {path!r}")
+    return ImageRef(domain=domain, path=path, tag=tag, digest=digest)
+
+
+def is_reference(text: str) -> bool:
+    """True when `text` parses as an image reference."""
+    try:
+        parse(text)
+    except ReferenceError:
+        return False
+    return True
+
+
+def _split_digest(text: str) -> tuple[str, str | None]:
+    if "@" not in text:
+        return text, None
+    rest, digest = text.split("@", 1)
+    if not DIGEST_RE.fullmatch(digest):
+        raise ReferenceError(f"invalid digest {digest!r}: expected <algorithm>:<hex>")
+    algorithm, hex_part = digest.split(":", 1)
+    expected = _DIGEST_LENGTHS.get(algorithm)
+    if expected is None:
+        raise ReferenceError(f"unsupported digest algorithm {algorithm!r}")
+    if len(hex_part) != expected or hex_part.lower() != hex_part:
+        raise ReferenceError(f"invalid {algorithm} digest: expected {expected} lower-case hex characters")
+    if not rest:
+        raise ReferenceError("digest without a repository name")
+    return rest, digest
+
+
+def _split_tag(text: str) -> tuple[str, str | None]:
+    # A ":" after the last "/" starts the tag; one before it belongs to a port.
+    slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon <= slash:
+        return text, None
+    name, tag = text[:colon], text[colon + 1 :]
+    if not TAG_RE.fullmatch(tag):
+        if len(tag) > 128:
+            raise ReferenceError("tag is longer than 128 characters")
+        raise ReferenceError(f"invalid tag {tag!r}: letters, digits, '_', '.', '-', not starting with '.' or '-'")
+    return name, tag
+
+
+def _split_domain(name: str) -> tuple[str | None, str]:
+    first, sep, rest = name.partition("/")
+    if not sep:
+        return None, name
+    if "." in first or ":" in first or first == "localhost" or first.lower() != first:
+        if not DOMAIN_RE.fullmatch(first):
+            raise ReferenceError(f"invalid registry host {first!r}")
+        return first, rest
+    return None, name

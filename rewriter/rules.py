@@ -1,0 +1,208 @@
+"""Mirror rules: map an image reference to its mirror; the first matching rule wins.
+
+A rule's `from` is a registry host, or a host and leading path components
+(`gcr.io/google-containers`), or one exact image (`docker.io/library/nginx:1.16`). It is
+matched on the normalised reference, after `aliases`, on component boundaries. A rule
+applies once, to the original reference: its result is never matched again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef, ReferenceError, parse
+
+PLACEHOLDERS = ("registry", "repository", "path", "path_dotted", "name")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used; the message says which part is wrong."""
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A registry host plus zero or more leading repository components."""
+
+    registry: str
+    components: tuple[str, ...]
+
+    def strip(self, ref: ImageRef) -> tuple[str, ...] | None:
+        """The repository components after this prefix, or None when `ref` is not under it."""
+        if ref.registry != self.registry:
+            return None
+        parts = tuple(ref.repository.split("/"))
+        if parts[: len(self.components)] != self.components:
+            return None
+        return parts[len(self.components) :]
+
+    def __str__(self) -> str:
+        return "/".join((self.registry, *self.components))
+
+
+def parse_prefix(text: str) -> Prefix:
+    """Parse `host[/component...]`; Docker Hub's host aliases become docker.io."""
+    host, _, path = text.strip("/").partition("/")
+    if not host or ("." not in host and ":" not in host and host != "localhost"):
+        raise RuleError(f"{text!r} does not start with a registry host (e.g. docker.io, gcr.io, localhost:5000)")
+    host = host.lower()
+    if host in DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
+    components = tuple(path.split("/")) if path else ()
+    if any(not c for c in components):
+        raise RuleError(f"{text!r} has an empty path component")
+    return Prefix(host, components)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One `mirrors` entry. `to` is None for a `keep` rule (matched, left unchanged)."""
+
+    source: str
+    to: str | None
+    flatten: bool = False
+    prefix: Prefix | None = None
+    exact: ImageRef | None = None
+
+    @property
+    def registry(self) -> str:
+        """The registry this rule matches."""
+        return self.prefix.registry if self.prefix is not None else self.exact.registry  # type: ignore[union-attr]
+
+    def describe(self) -> str:
+        """A short description for `explain` (`k8s.gcr.io -> registry.aliyuncs.com/... (flatten)`)."""
+        if self.to is None:
+            return f"{self.source} (keep)"
+        return f"{self.source} -> {self.to}" + (" (flatten)" if self.flatten else "")
+
+    def apply(self, ref: ImageRef) -> ImageRef | None:
+        """The mirrored reference when this rule matches `ref`, else None (`keep` returns `ref`)."""
+        if self.exact is not None:
+            if not _same_image(self.exact, ref):
+                return None
+            rest: tuple[str, ...] = ()
+        else:
+            assert self.prefix is not None
+            stripped = self.prefix.strip(ref)
+            if stripped is None:
+                return None
+            rest = stripped
+        if self.to is None:
+            return ref
+        return _build(self.to, ref, rest, self.flatten, self.exact is not None)
+
+
+def make_rule(source: str, to: str | None, flatten: bool = False) -> Rule:
+    """Build a rule, checking `from`, `to` and their combination; raise RuleError."""
+    exact: ImageRef | None = None
+    prefix: Prefix | None = None
+    last = source.rsplit("/", 1)[-1]
+    if "/" in source and (":" in last or "@" in source):
+        try:
+            exact = parse(source)
+        except ReferenceError as exc:
+            raise RuleError(f"{source!r} is not a valid image reference: {exc}") from None
+    else:
+        prefix = parse_prefix(source)
+    if to is not None:
+        _check_target(to, flatten, exact is not None)
+    return Rule(source=source, to=to, flatten=flatten, prefix=prefix, exact=exact)
+
+
+def _check_target(to: str, flatten: bool, exact: bool) -> None:
+    names = _PLACEHOLDER_RE.findall(to)
+    for found in names:
+        if found not in PLACEHOLDERS:
+            raise RuleError(f"unknown placeholder {{{found}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+    if names and flatten:
+        raise RuleError("flatten cannot be combined with a template; use {name}")
+    if not names and ("{" in to or "}" in to):
+        raise RuleError(f"unbalanced brace in {to!r}")
+    # Check the target with a sample substitution so that a typo fails at load time.
+    sample = _PLACEHOLDER_RE.sub("x", to)
+    try:
+        parse(sample if names or exact else sample + "/x")
+    except ReferenceError as exc:
+        raise RuleError(f"{to!r} does not give a valid image reference: {exc}") from None
+
+
+def _same_image(pattern: ImageRef, ref: ImageRef) -> bool:
+    if (pattern.registry, pattern.repository) != (ref.registry, ref.repository):
+        return False
+    if pattern.tag is not None and pattern.tag != ref.tag:
+        return False
+    return pattern.digest is None or pattern.digest == ref.digest
+
+
+def _build(to: str, ref: ImageRef, rest: tuple[str, ...], flatten: bool, exact: bool) -> ImageRef:
+    if "{" in to:
+        values = {
+            "registry": ref.registry,
+            "repository": ref.repository,
+            "path": "/".join(rest),
+            "path_dotted": ".".join(rest),
+            "name": ref.repository.rsplit("/", 1)[-1],
+        }
+        text = _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], to)
+    elif exact or not rest:
+        text = to
+    elif flatten:
+        text = f"{to}/{rest[-1]}"
+    else:
+        text = f"{to}/{'/'.join(rest)}"
+    target = parse(text)
+    if target.tag is None and target.digest is None:
+        target = ImageRef(target.domain, target.path, ref.tag, ref.digest)
+    return target
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules say about one reference: the mirror (None: unchanged) and why."""
+
+    ref: ImageRef
+    mirrored: ImageRef | None
+    rule: Rule | None
+    blocked: bool
+    allowed: bool
+
+    @property
+    def final(self) -> ImageRef:
+        """The reference after rewriting (the original when no rule changes it)."""
+        return self.mirrored if self.mirrored is not None else self.ref
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Ordered rules (user rules, then the preset's), aliases, blocked and allowed prefixes."""
+
+    rules: tuple[Rule, ...] = ()
+    aliases: tuple[tuple[Prefix, Prefix], ...] = ()
+    blocked: frozenset[str] = field(default_factory=frozenset)
+    allow: tuple[Rule, ...] = ()
+
+    def canonical(self, ref: ImageRef) -> ImageRef:
+        """`ref` with the first matching alias applied (`k8s.gcr.io/x` -> `gcr.io/google-containers/x`)."""
+        for alias, target in self.aliases:
+            rest = alias.strip(ref)
+            if rest is not None:
+                path = "/".join((*target.components, *rest))
+                return ImageRef(target.registry, path, ref.tag, ref.digest)
+        return ref
+
+    def decide(self, ref: ImageRef) -> Decision:
+        """Apply the first matching rule to `ref` (after aliases) and judge the result."""
+        matched = self.canonical(ref)
+        for rule in self.rules:
+            result = rule.apply(matched)
+            if result is not None:
+                mirrored = None if rule.to is None or str(result) == str(ref) else result
+                return self._judge(ref, mirrored, rule)
+        return self._judge(ref, None, None)
+
+    def _judge(self, ref: ImageRef, mirrored: ImageRef | None, rule: Rule | None) -> Decision:
+        final = mirrored if mirrored is not None else ref
+        allowed = any(a.apply(ref) is not None for a in self.allow)
+        blocked = final.registry in self.blocked and not allowed
+        return Decision(ref=ref, mirrored=mirrored, rule=rule, blocked=blocked, allowed=allowed)
