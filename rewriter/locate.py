@@ -1,0 +1,335 @@
+"""Find every image reference in composed YAML documents, as character spans of the text.
+
+Where a reference is recognised (the whole scalar unless said otherwise):
+
+- the value of any key named `image`, and of `reference` under an `image` mapping
+  (pod `volumes[].image.reference`), in any resource and any custom resource;
+- the value of a key whose name contains "image" (`queue-sidecar-image`), and the
+  `value`/`default` next to a `name` that contains "image" (env `*_IMAGE`, parameters),
+  when the value has a `/`, `:` or `@` — names about registries, repositories, tags,
+  versions, pull policies or secrets are not images;
+- in `args`/`command` lists, the item after a flag naming an image (`--engine-image`);
+- inside any string, `--*image*=REF`, and any registry-qualified reference with a tag
+  or digest (`--reloader=quay.io/x:v1`, `4.3.1=quay.io/strimzi/kafka:...`, `docker://REF`);
+- inside multi-line or JSON/YAML strings that mention an image, the same rules applied
+  to the embedded document (an embedded Pod in a ConfigMap, a JSON annotation);
+- the user's own field paths (`fields:` in the rules file).
+
+Values that are templated (`{{ }}`, `$( )`, `${ }`) or do not parse as references are
+never reported. Collections reached through aliases are visited once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from rewriter.config import FieldPath
+from rewriter.reference import ImageRef, ReferenceError, parse
+
+STR_TAG = "tag:yaml.org,2002:str"
+_NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
+_TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
+_IMAGE_FLAG_RE = re.compile(r"--?([\w-]*image[\w-]*)=([^\s\"',;]+)", re.ASCII | re.IGNORECASE)
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
+_EMBEDDED_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The Kubernetes object a reference belongs to (fields None when not given)."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind or '?'}/{self.name or '?'}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """One image reference: `text` is exactly `stream[start:end]`.
+
+    `safe` is False when the reference was read from the value but its characters could
+    not be found unambiguously in the file (e.g. written with escapes); `start`/`end`
+    then span the whole scalar and the reference must be reported, not rewritten.
+    """
+
+    document: int
+    path: str
+    start: int
+    end: int
+    text: str
+    carrier: str
+    resource: Resource
+    safe: bool = True
+
+
+def locate(text: str, documents: list[Node | None], fields: tuple[FieldPath, ...] = ()) -> list[Location]:
+    """Every image reference in `documents` (composed from `text`), in text order."""
+    found: dict[int, Location] = {}
+    unsafe: list[Location] = []
+    for index, root in enumerate(documents):
+        if root is not None:
+            walker = _Walker(text, index, fields, found, unsafe, _identity, None)
+            walker.node(root, "", (), Resource(), None)
+    return sorted([*found.values(), *unsafe], key=lambda loc: loc.start)
+
+
+def _identity(offset: int, token: str) -> int | None:
+    return offset
+
+
+def format_key(path: str, key: str) -> str:
+    """Append a mapping key to a display path (`a.b`, or `a["x.y"]` for other keys)."""
+    if _KEY_RE.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def _is_image_name(name: str) -> bool:
+    lowered = name.lower()
+    return "image" in lowered and not any(word in lowered for word in _NOT_AN_IMAGE)
+
+
+def _templated(value: str) -> bool:
+    return "{{" in value or "$(" in value or "${" in value
+
+
+def _whole(value: str) -> ImageRef | None:
+    if _templated(value):
+        return None
+    try:
+        return parse(value)
+    except ReferenceError:
+        return None
+
+
+def _qualified(token: str) -> bool:
+    """A registry-qualified reference with a tag or digest (safe to spot in free text)."""
+    try:
+        ref = parse(token)
+    except ReferenceError:
+        return False
+    return ref.domain is not None and (ref.tag is not None or ref.digest is not None)
+
+
+@dataclass(frozen=True)
+class _Host:
+    """For a walker inside an embedded document: the string scalar that holds it."""
+
+    path: str
+    resource: Resource
+    start: int
+    depth: int
+
+
+class _Walker:
+    """Walks one document (or one embedded document) and records locations in `found`.
+
+    `outer` maps an offset in this walker's text to an offset in the stream (identity at
+    the top level); `host` is set when this walker reads a document embedded in a string.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        document: int,
+        fields: tuple[FieldPath, ...],
+        found: dict[int, Location],
+        unsafe: list[Location],
+        outer: Callable[[int, str], int | None],
+        host: _Host | None,
+    ) -> None:
+        self.text = text
+        self.document = document
+        self.fields = fields
+        self.found = found
+        self.unsafe = unsafe
+        self.outer = outer
+        self.host = host
+        self.seen: set[int] = set()
+
+    def node(self, node: Node, path: str, keys: tuple[str, ...], resource: Resource, key: str | None) -> None:
+        if isinstance(node, MappingNode):
+            if id(node) not in self.seen:
+                self.seen.add(id(node))
+                self.mapping(node, path, keys, resource, key)
+        elif isinstance(node, SequenceNode):
+            if id(node) not in self.seen:
+                self.seen.add(id(node))
+                self.sequence(node, path, keys, resource, key)
+        elif isinstance(node, ScalarNode):
+            self.scalar(node, path, keys, resource, key, whole=False)
+
+    def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
+        pairs = [(k.value, v) for k, v in node.value if isinstance(k, ScalarNode) and isinstance(k.value, str)]
+        scalars = {k: v.value for k, v in pairs if isinstance(v, ScalarNode) and v.tag == STR_TAG}
+        if "kind" in scalars and "apiVersion" in scalars:
+            resource = _resource(node, scalars)
+            keys = ()
+        sibling_name = scalars.get("name", "")
+        for key, value in pairs:
+            child_path = format_key(path, key)
+            child_keys = (*keys, key)
+            if isinstance(value, ScalarNode):
+                whole = (
+                    key == "image"
+                    or (key == "reference" and parent == "image")
+                    or (_is_image_name(key) and _has_structure(value.value))
+                    or (key in ("value", "default") and _is_image_name(sibling_name) and _has_structure(value.value))
+                    or self._declared(child_keys, resource)
+                )
+                carrier = _carrier(key, resource, keys)
+                self.scalar(value, child_path, child_keys, resource, carrier, whole=whole)
+            else:
+                self.node(value, child_path, child_keys, resource, key)
+
+    def sequence(self, node: SequenceNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
+        item_keys = (*keys[:-1], keys[-1] + "[]") if keys else ("[]",)
+        previous: str | None = None
+        for i, item in enumerate(node.value):
+            item_path = f"{path}[{i}]"
+            if isinstance(item, ScalarNode):
+                after_flag = parent in ("args", "command") and previous is not None and _is_image_flag(previous)
+                whole = after_flag or self._declared(item_keys, resource)
+                carrier = "arg" if parent in ("args", "command") else "field"
+                self.scalar(item, item_path, item_keys, resource, carrier, whole=whole)
+                previous = item.value if isinstance(item.value, str) else None
+            else:
+                self.node(item, item_path, item_keys, resource, parent)
+                previous = None
+
+    def _declared(self, keys: tuple[str, ...], resource: Resource) -> bool:
+        return any(f.segments == keys and (f.kind is None or f.kind == resource.kind) for f in self.fields)
+
+    def scalar(self, node: ScalarNode, path: str, keys: tuple[str, ...], resource: Resource, carrier: str | None, whole: bool) -> None:
+        if node.tag != STR_TAG or not node.value:
+            return
+        value: str = node.value
+        carrier = carrier or "field"
+        if whole and _whole(value) is not None:
+            self.record(node, path, resource, carrier, 0, value)
+            return
+        for offset, token in _tokens(value):
+            self.record(node, path, resource, carrier, offset, token)
+        if (self.host is None or self.host.depth < _EMBEDDED_DEPTH) and _may_embed(value):
+            self.embedded(node, path, resource, carrier)
+
+    def embedded(self, node: ScalarNode, path: str, resource: Resource, carrier: str) -> None:
+        value: str = node.value
+        try:
+            roots = list(YAML(typ="safe", pure=False).compose_all(value))
+        except (YAMLError, RecursionError):
+            return
+        mapper = self._mapper(node)
+
+        def outer(offset: int, token: str) -> int | None:
+            inner = mapper(offset, token)
+            return None if inner is None else self.outer(inner, token)
+
+        if self.host is None:
+            start = node.start_mark.index
+            host = _Host(path, resource, start, 1)
+        else:
+            host = _Host(self.host.path, self.host.resource, self.host.start, self.host.depth + 1)
+        for root in roots:
+            if isinstance(root, (MappingNode, SequenceNode)):
+                walker = _Walker(value, self.document, self.fields, self.found, self.unsafe, outer, host)
+                walker.node(root, "", (), Resource(), None)
+
+    def record(self, node: ScalarNode, path: str, resource: Resource, carrier: str, offset: int, token: str) -> None:
+        if self.host is not None:
+            path, resource = self.host.path, self.host.resource
+        inner = self._mapper(node)(offset, token)
+        start = None if inner is None else self.outer(inner, token)
+        if start is None:
+            # Read from the value but not found verbatim in the text (escapes): report, never edit.
+            at = self.host.start if self.host is not None else node.start_mark.index
+            self.unsafe.append(Location(self.document, path, at, at, token, carrier, resource, safe=False))
+        elif start not in self.found:
+            self.found[start] = Location(self.document, path, start, start + len(token), token, carrier, resource)
+
+    def _mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
+        """Map an offset in the scalar's value to an offset in this walker's text."""
+        begin, end = node.start_mark.index, node.end_mark.index
+        value: str = node.value
+        span = self.text[begin:end]
+
+        def mapper(offset: int, token: str) -> int | None:
+            in_value, in_span = _occurrences(value, token), _occurrences(span, token)
+            if len(in_value) != len(in_span):
+                return None
+            return begin + in_span[in_value.index(offset)]
+
+        return mapper
+
+
+def _occurrences(text: str, token: str) -> list[int]:
+    positions = []
+    i = text.find(token)
+    while i != -1:
+        positions.append(i)
+        i = text.find(token, i + 1)
+    return positions
+
+
+def _has_structure(value: object) -> bool:
+    return isinstance(value, str) and any(c in value for c in "/:@")
+
+
+def _is_image_flag(item: str) -> bool:
+    return item.startswith("-") and "=" not in item and _is_image_name(item.lstrip("-"))
+
+
+def _tokens(value: str) -> Iterator[tuple[int, str]]:
+    """References inside free text: `--*image*=REF`, qualified references, `docker://REF`."""
+    if "/" not in value:
+        return
+    for match in _IMAGE_FLAG_RE.finditer(value):
+        if _is_image_name(match.group(1)) and _whole(match.group(2)) is not None:
+            yield match.start(2), match.group(2)
+    if ":" not in value and "@" not in value:
+        return
+    for match in _TOKEN_RE.finditer(value):
+        token, start = match.group(), match.start()
+        if "://" in token:
+            scheme, _, rest = token.partition("://")
+            if scheme != "docker":
+                continue
+            token, start = rest, start + len(scheme) + 3
+        if "/" in token and _qualified(token):
+            yield start, token
+
+
+def _may_embed(value: str) -> bool:
+    return "image" in value.lower() and ("\n" in value or value.lstrip().startswith(("{", "[")))
+
+
+def _carrier(key: str, resource: Resource, keys: tuple[str, ...]) -> str:
+    if key == "image":
+        return "image-key"
+    if keys[-1:] == ("env[]",):
+        return "env"
+    if resource.kind == "ConfigMap" and keys[:1] == ("data",):
+        return "configmap"
+    if keys[-2:] == ("metadata", "annotations"):
+        return "annotation"
+    return "field"
+
+
+def _resource(node: MappingNode, scalars: dict[str, str]) -> Resource:
+    name = namespace = None
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.value == "metadata" and isinstance(v, MappingNode):
+            meta = {mk.value: mv.value for mk, mv in v.value if isinstance(mv, ScalarNode) and mv.tag == STR_TAG}
+            name, namespace = meta.get("name"), meta.get("namespace")
+    return Resource(scalars.get("apiVersion"), scalars.get("kind"), name, namespace)
