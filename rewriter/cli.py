@@ -1,0 +1,365 @@
+"""The command line: options to settings, one call into the pipeline, output, exit code.
+
+Exit codes: 0 clean; 1 findings (or `--check` would change files); 2 bad usage,
+configuration, input or render; 3 internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.exceptions import TyperException
+
+from rewriter import __version__
+from rewriter.config import Config, load_config, load_preset, preset_names
+from rewriter.errors import KmirrorError
+from rewriter.files import STDIN, check_writable, expand, read, write_atomic
+from rewriter.findings import Finding
+from rewriter.pipeline import Outcome, process
+from rewriter.plan import Image
+from rewriter.reference import ReferenceError, parse
+from rewriter.rules import RuleError, make_rule
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Rewrite every container image reference in Kubernetes YAML to your mirror.\n\n"
+        "Without a command, kmirror is a filter: it reads a YAML stream on standard input "
+        "and writes it rewritten to standard output.\n\n"
+        "Example: helm template my-release chart/ | kmirror | kubectl apply -f -"
+    ),
+)
+
+ConfigOption = Annotated[Optional[str], typer.Option("--config", "-c", help="Rules file (default: $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the daocloud preset).", metavar="FILE")]
+PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset (overrides the rules file's).", metavar="NAME")]
+StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, nothing on stdout) when references to blocked registries remain after rewriting.")]
+PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _settings(config: str | None, preset: str | None) -> Config:
+    settings = load_config(config, preset, Path.cwd())
+    for notice in settings.notices:
+        _err(f"kmirror: {notice}")
+    return settings
+
+
+def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
+    files, notes = expand(list(paths))
+    for note in notes:
+        _err(f"kmirror: note: {note}")
+    return [process(read(name), name, settings) for name in files]
+
+
+class _ClosedStdout(Exception):
+    """Standard output's reader went away (`kmirror ... | head`)."""
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise _ClosedStdout from None
+
+
+def _report_problems(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        for problem in outcome.problems:
+            _err(problem.text())
+
+
+def _strict_failures(outcomes: list[Outcome]) -> list[Finding]:
+    return [f for outcome in outcomes for f in outcome.findings(after_rewrite=True)]
+
+
+@app.callback(invoke_without_command=True)
+def filter_stream(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+    strict: StrictOption = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on internal errors.")] = False,
+) -> None:
+    """Rewrite the YAML stream on standard input to standard output."""
+    if version:
+        print(f"kmirror {__version__}")
+        raise typer.Exit(EXIT_OK)
+    if ctx.invoked_subcommand is not None:
+        return
+    outcomes = _run([STDIN], _settings(config, preset))
+    raise typer.Exit(_emit_rewritten(outcomes, strict))
+
+
+def _emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
+    _report_problems(outcomes)
+    if strict:
+        failures = _strict_failures(outcomes)
+        if failures:
+            for finding in failures:
+                _err(finding.text())
+            _err(f"kmirror: {len(failures)} references to blocked registries remain; nothing written (--strict)")
+            return EXIT_FINDINGS
+    _write("".join(outcome.output for outcome in outcomes))
+    return EXIT_OK
+
+
+@app.command("rewrite")
+def rewrite_command(
+    paths: PathsArgument,
+    write: Annotated[bool, typer.Option("--write", "-w", help="Rewrite the files in place (atomically; unchanged files are not touched).")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if any file would change.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff of the changes instead of the files.")] = False,
+    strict: StrictOption = False,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Rewrite files: print them rewritten, or change them in place with -w.
+
+    Example: kmirror rewrite -w deploy/
+    """
+    outcomes = _run(paths, _settings(config, preset))
+    raise typer.Exit(_rewrite(outcomes, write=write, check=check, diff=diff, strict=strict))
+
+
+def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, strict: bool) -> int:
+    if not (write or check or diff):
+        return _emit_rewritten(outcomes, strict)
+    _report_problems(outcomes)
+    if strict and (failures := _strict_failures(outcomes)):
+        for finding in failures:
+            _err(finding.text())
+        _err(f"kmirror: {len(failures)} references to blocked registries remain; no file changed (--strict)")
+        return EXIT_FINDINGS
+    changed = [o for o in outcomes if o.changed]
+    if diff:
+        _write("".join(_diff(o) for o in changed))
+    if check:
+        for outcome in changed:
+            _err(f"would rewrite {outcome.source.name}")
+        _err(f"{len(changed)} files would be rewritten, {len(outcomes) - len(changed)} unchanged")
+        return EXIT_FINDINGS if changed else EXIT_OK
+    if write:
+        stdin = [o for o in changed if o.source.name == STDIN]
+        if stdin:
+            raise KmirrorError("cannot write: -: standard input cannot be rewritten in place (drop -w)")
+        for outcome in changed:
+            check_writable(outcome.source.name)
+        for outcome in changed:
+            write_atomic(outcome.source.name, outcome.output)
+        _err(f"rewrote {len(changed)} files")
+    return EXIT_OK
+
+
+def _diff(outcome: Outcome) -> str:
+    name = outcome.source.name
+    before = outcome.source.render(outcome.source.text).splitlines(keepends=True)
+    after = outcome.output.splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
+
+
+@app.command("check")
+def check_command(
+    paths: PathsArgument,
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="text, json, sarif, github, gitlab or junit (github when GITHUB_ACTIONS=true).", metavar="FORMAT")] = None,
+    allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Never report references under this registry/path prefix or this exact image (repeatable).", metavar="PATTERN")] = None,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Fail (exit 1) when references to blocked registries remain in the files.
+
+    Example: kmirror check --format sarif deploy/ > kmirror.sarif
+    """
+    from rewriter.report import FORMATS, render
+
+    chosen = format or _default_format()
+    if chosen not in FORMATS:
+        raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
+    settings = _with_allow(_settings(config, preset), allow or [])
+    outcomes = _run(paths, settings)
+    findings = [f for o in outcomes for f in o.findings(after_rewrite=False)]
+    _write(render(findings, chosen, len(outcomes)))
+    raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
+
+
+def _default_format() -> str:
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+def _with_allow(settings: Config, patterns: list[str]) -> Config:
+    try:
+        extra = tuple(make_rule(p, None) for p in patterns)
+    except RuleError as exc:
+        raise KmirrorError(f"invalid option: --allow: {exc}") from None
+    return replace(settings, rules=replace(settings.rules, allow=settings.rules.allow + extra))
+
+
+@app.command("images")
+def images_command(
+    paths: PathsArgument,
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json.", metavar="FORMAT")] = "text",
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """List every image reference found, with its mirror.
+
+    Example: kmirror images --format json deploy/
+    """
+    if format not in ("text", "json"):
+        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
+    outcomes = _run(paths, _settings(config, preset))
+    rows = [_image_row(o, image) for o in outcomes for image in o.images]
+    if format == "json":
+        _write(json.dumps(rows, indent=2) + "\n")
+    else:
+        _write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
+    raise typer.Exit(EXIT_OK)
+
+
+def _image_row(outcome: Outcome, image: Image) -> dict[str, object]:
+    decision = image.decision
+    return {
+        "file": outcome.source.name,
+        "document": image.location.document,
+        "path": image.location.path,
+        "line": image.line,
+        "column": image.column,
+        "ref": image.location.text,
+        "normalized": image.ref.normalized,
+        "registry": image.ref.registry,
+        "mirrored": str(decision.mirrored) if decision.mirrored is not None else None,
+        "blocked": decision.blocked,
+    }
+
+
+@app.command("explain")
+def explain_command(
+    refs: Annotated[list[str], typer.Argument(help="Image references.", metavar="REF...")],
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json.", metavar="FORMAT")] = "text",
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Show how references parse, normalise, and which rule maps them to what.
+
+    Example: kmirror explain --preset aliyun-google-containers registry.k8s.io/coredns/coredns:v1.11.1
+    """
+    if format not in ("text", "json"):
+        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
+    settings = _settings(config, preset)
+    rows = [_explain(text, settings) for text in refs]
+    if format == "json":
+        _write(json.dumps(rows, indent=2) + "\n")
+    else:
+        _write("".join(_explain_text(row) for row in rows))
+    raise typer.Exit(EXIT_OK)
+
+
+def _explain(text: str, settings: Config) -> dict[str, object]:
+    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "mirrored", "rule", "blocked"))
+    row.update(input=text, valid=False, blocked=False)
+    try:
+        ref = parse(text)
+        decision = settings.rules.decide(ref)
+    except ReferenceError as exc:
+        row["error"] = str(exc)
+        return row
+    row.update(
+        valid=True,
+        registry=ref.registry,
+        repository=ref.repository,
+        tag=ref.tag,
+        digest=ref.digest,
+        normalized=ref.normalized,
+        mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
+        rule=decision.rule.describe() if decision.rule is not None else None,
+        blocked=decision.blocked,
+    )
+    return row
+
+
+def _explain_text(row: dict[str, object]) -> str:
+    if not row["valid"]:
+        return f"{row['input']}\n  invalid: {row['error']}\n"
+    lines = [
+        f"{row['input']}",
+        f"  normalized: {row['normalized']}",
+        f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
+        f"  rule:       {row['rule'] or '(none)'}",
+        f"  mirrored:   {row['mirrored'] or '(unchanged)'}",
+        f"  blocked:    {'yes' if row['blocked'] else 'no'}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@app.command("presets")
+def presets_command(
+    all: Annotated[bool, typer.Option("--all", help="Also list presets whose mirrors are reported dead.")] = False,
+) -> None:
+    """List the built-in presets with their scheme and reported status.
+
+    Example: kmirror presets --all
+    """
+    lines = []
+    for name in preset_names():
+        preset = load_preset(name)
+        if preset.status == "dead" and not all:
+            continue
+        lines.append(f"{name:26} {preset.status:8} {preset.status_date}  {preset.scheme}: {preset.description}\n")
+    _write("".join(lines))
+    raise typer.Exit(EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args, prog_name="kmirror", standalone_mode=False)
+        return int(result) if isinstance(result, int) else EXIT_OK
+    except typer.Exit as done:
+        return done.exit_code
+    except TyperException as exc:  # usage errors: click prints "Usage: ..." and the problem
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            _err(f"kmirror: error: {exc}")
+        return EXIT_USAGE
+    except KmirrorError as exc:
+        _err(f"kmirror: error: {exc}")
+        return EXIT_USAGE
+    except (KeyboardInterrupt, typer.Abort):
+        _err("kmirror: interrupted")
+        return EXIT_INTERRUPTED
+    except _ClosedStdout:
+        return _closed_stdout()
+    except Exception as exc:  # the one boundary that turns a bug into exit 3
+        if "--debug" in args:
+            raise
+        _err(f"kmirror: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        return EXIT_BUG
+
+
+def _closed_stdout() -> int:
+    # The reader went away (`kmirror ... | head`): stop quietly, and keep Python from
+    # complaining again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK

@@ -1,0 +1,97 @@
+"""Files on disk: expand paths to YAML files, read them, replace them atomically."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from rewriter.errors import KmirrorError
+
+STDIN = "-"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_chart_template(path: Path) -> bool:
+    """True for a file under a Helm chart's `templates/` folder (Go templates, not YAML)."""
+    for folder in path.resolve().parents:
+        if folder.name == "templates" and (folder.parent / "Chart.yaml").is_file():
+            return True
+    return False
+
+
+def expand(paths: list[str]) -> tuple[list[str], list[str]]:
+    """YAML files named by `paths` (folders recursed, hidden folders skipped) and notes on skipped ones."""
+    files: list[str] = []
+    notes: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if given == STDIN or not path.is_dir():
+            if given != STDIN and is_chart_template(path):
+                notes.append(f"skipped {given}: a Helm chart template, not YAML (use 'kmirror helm' or the post-renderer)")
+            else:
+                files.append(given)
+            continue
+        for root, dirs, names in os.walk(path):
+            here = Path(root)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _templates_of_chart(here, d))
+            files.extend(str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES))
+            if (here / "Chart.yaml").is_file() and (here / "templates").is_dir():
+                notes.append(f"skipped {here / 'templates'}: Helm chart templates, not YAML (use 'kmirror helm')")
+    return files, notes
+
+
+def _templates_of_chart(folder: Path, name: str) -> bool:
+    return name == "templates" and (folder / "Chart.yaml").is_file()
+
+
+def read(name: str) -> bytes:
+    """The bytes of file `name` (`-` is standard input); KmirrorError when unreadable."""
+    if name == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except FileNotFoundError:
+        raise KmirrorError(f"cannot read: {name}: no such file") from None
+    except IsADirectoryError:
+        raise KmirrorError(f"cannot read: {name}: is a directory") from None
+    except OSError as exc:
+        raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
+
+
+def check_writable(name: str) -> None:
+    """Raise KmirrorError unless file `name` may be replaced (checked before any file is written)."""
+    path = Path(name).resolve()
+    # No write bit at all means "do not change me", even for root (who os.access lets through).
+    if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+        raise KmirrorError(f"cannot write: {name}: permission denied (read-only file)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise KmirrorError(f"cannot write: {name}: permission denied on folder {path.parent}")
+
+
+def write_atomic(name: str, text: str) -> None:
+    """Replace file `name` with `text` (UTF-8, newlines as given), keeping its mode.
+
+    The new content goes to a temporary file in the same folder, which then replaces
+    the original in one rename: readers see the old file or the new one, never half.
+    """
+    path = Path(name).resolve()  # a symbolic link: rewrite the file it points to, keep the link
+    try:
+        mode = path.stat().st_mode & 0o7777
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
+    except OSError as exc:
+        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

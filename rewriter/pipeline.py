@@ -1,0 +1,41 @@
+"""One stream through the whole pipeline: decode, compose, locate, plan, splice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewriter.config import Config
+from rewriter.findings import Finding
+from rewriter.locate import locate
+from rewriter.plan import Image, blocked_findings, plan
+from rewriter.splice import splice
+from rewriter.stream import Source, compose, decode
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A processed stream: the text to write (`output`), its images and findings."""
+
+    source: Source
+    output: str
+    images: tuple[Image, ...]
+    problems: tuple[Finding, ...]
+
+    @property
+    def changed(self) -> bool:
+        """True when rewriting changes the text."""
+        return self.output != self.source.render(self.source.text)
+
+    def findings(self, after_rewrite: bool) -> list[Finding]:
+        """Problems plus KM001 findings, as written (`check`) or after rewriting (`--strict`)."""
+        found = [*self.problems, *blocked_findings(self.source, self.images, after_rewrite)]
+        return sorted(found, key=lambda f: (f.line, f.column, f.code))
+
+
+def process(data: bytes, name: str, config: Config) -> Outcome:
+    """Rewrite one stream's bytes with `config`; raise KmirrorError on unreadable input."""
+    source = decode(data, name)
+    locations = locate(source.text, compose(source), config.fields)
+    result = plan(source, locations, config.rules)
+    output = source.render(splice(source.text, list(result.edits)))
+    return Outcome(source, output, result.images, result.problems)

@@ -1,0 +1,91 @@
+"""Decide, for every located reference, its mirror, the edit and the findings (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
+from rewriter.locate import Location
+from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.rules import Decision, RuleSet
+from rewriter.splice import Edit
+from rewriter.stream import Source
+
+
+@dataclass(frozen=True)
+class Image:
+    """A located reference, its parse, its decision and its 1-based position.
+
+    `on_blocked` is true when the reference as written is on a blocked registry and
+    not allowed; `decision.blocked` says the same of the reference after rewriting.
+    """
+
+    location: Location
+    ref: ImageRef
+    decision: Decision
+    line: int
+    column: int
+    on_blocked: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The images of one stream, the edits that mirror them, and problems found on the way."""
+
+    images: tuple[Image, ...]
+    edits: tuple[Edit, ...]
+    problems: tuple[Finding, ...]
+
+
+def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
+    """Apply `rules` once to each reference; unsafe spans and bad results become findings."""
+    images: list[Image] = []
+    edits: list[Edit] = []
+    problems: list[Finding] = []
+    for location in locations:
+        line, column = source.position(location.start)
+        ref = parse(location.text)
+        try:
+            decision = rules.decide(ref)
+        except ReferenceError as exc:
+            problems.append(_finding(source, location, line, column, BAD_RESULT, f"{location.text}: the matching rule gives an invalid reference: {exc}", None))
+            continue
+        on_blocked = ref.registry in rules.blocked and not decision.allowed
+        images.append(Image(location, ref, decision, line, column, on_blocked))
+        if decision.mirrored is None:
+            continue
+        new = str(decision.mirrored)
+        if location.safe:
+            edits.append(Edit(location.start, location.end, location.text, new))
+        else:
+            message = f"{location.text} cannot be rewritten safely (written with escapes or split); change it to {new} by hand"
+            problems.append(_finding(source, location, line, column, UNSAFE, message, new))
+    return Plan(tuple(images), tuple(edits), tuple(problems))
+
+
+def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: bool) -> list[Finding]:
+    """KM001 for references on blocked registries: as written, or as left after rewriting."""
+    result = []
+    for image in images:
+        decision = image.decision
+        mirrored = str(decision.mirrored) if decision.mirrored is not None else None
+        if after_rewrite:
+            if not decision.blocked:
+                continue
+            shown = decision.final
+            hint = f"rule gives {mirrored}, still blocked" if mirrored else "no rule"
+        else:
+            if not image.on_blocked:
+                continue
+            shown = decision.ref
+            hint = f"mirror: {mirrored}" if mirrored else "no rule"
+        message = f"{shown} is on blocked registry {shown.registry} ({hint})"
+        result.append(_finding(source, image.location, image.line, image.column, BLOCKED, message, mirrored))
+    return result
+
+
+def _finding(source: Source, location: Location, line: int, column: int, code: str, message: str, suggested: str | None) -> Finding:
+    return Finding(
+        code=code, message=message, file=source.name, line=line, column=column, ref=location.text,
+        registry=parse(location.text).registry, suggested=suggested, resource=location.resource, path=location.path,
+    )
