@@ -50,6 +50,10 @@ StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, noth
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -116,7 +120,7 @@ def _emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
         if failures:
             for finding in failures:
                 _err(finding.text())
-            _err(f"kmirror: {len(failures)} references to blocked registries remain; nothing written (--strict)")
+            _err(f"kmirror: {_count(len(failures), 'reference')} to blocked registries left; nothing written (--strict)")
             return EXIT_FINDINGS
     _write("".join(outcome.output for outcome in outcomes))
     return EXIT_OK
@@ -147,7 +151,7 @@ def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, stri
     if strict and (failures := _strict_failures(outcomes)):
         for finding in failures:
             _err(finding.text())
-        _err(f"kmirror: {len(failures)} references to blocked registries remain; no file changed (--strict)")
+        _err(f"kmirror: {_count(len(failures), 'reference')} to blocked registries left; no file changed (--strict)")
         return EXIT_FINDINGS
     changed = [o for o in outcomes if o.changed]
     if diff:
@@ -155,7 +159,7 @@ def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, stri
     if check:
         for outcome in changed:
             _err(f"would rewrite {outcome.source.name}")
-        _err(f"{len(changed)} files would be rewritten, {len(outcomes) - len(changed)} unchanged")
+        _err(f"{_count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
         return EXIT_FINDINGS if changed else EXIT_OK
     if write:
         stdin = [o for o in changed if o.source.name == STDIN]
@@ -165,7 +169,7 @@ def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, stri
             check_writable(outcome.source.name)
         for outcome in changed:
             write_atomic(outcome.source.name, outcome.output)
-        _err(f"rewrote {len(changed)} files")
+        _err(f"rewrote {_count(len(changed), 'file')}")
     return EXIT_OK
 
 
