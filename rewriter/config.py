@@ -111,9 +111,10 @@ def _string(doc: _Doc, node: Node, key: str) -> str:
 
 
 def _bool(doc: _Doc, node: Node, key: str) -> bool:
-    if not isinstance(node, ScalarNode) or node.value not in ("true", "false"):
+    # Judge by the resolved tag: `True` is a YAML boolean, the quoted "true" is a string.
+    if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:bool":
         raise doc.fail(key, "expected true or false", node)
-    return node.value == "true"
+    return str(node.value).lower() in ("true", "yes", "on")  # the last two: YAML 1.1 documents
 
 
 def _sequence(doc: _Doc, node: Node, key: str) -> list[Node]:
@@ -145,6 +146,14 @@ def _prefix(doc: _Doc, node: Node, key: str) -> Prefix:
         return parse_prefix(_string(doc, node, key))
     except RuleError as exc:
         raise doc.fail(key, str(exc), node) from None
+
+
+def _host(doc: _Doc, node: Node, key: str) -> str:
+    # Blocking is judged on the registry host (RuleSet.blocked): a path would never match.
+    prefix = _prefix(doc, node, key)
+    if prefix.components:
+        raise doc.fail(key, f"{str(node.value)!r}: list registry hosts only (e.g. {prefix.registry})", node)
+    return prefix.registry
 
 
 def _aliases(doc: _Doc, node: Node) -> tuple[tuple[Prefix, Prefix], ...]:
@@ -209,7 +218,7 @@ def parse_config(text: str, name: str, preset_override: str | None = None) -> Co
         aliases.extend(preset.aliases)
         notices.extend(_dead_notice(preset))
     if "blocked" in top:
-        blocked = frozenset(str(_prefix(doc, n, k)) for k, n in _list(doc, top["blocked"], "blocked"))
+        blocked = frozenset(_host(doc, n, k) for k, n in _list(doc, top["blocked"], "blocked"))
     else:
         blocked = frozenset(r.registry for r in rules if r.to is not None)
     allow = tuple(_allow(doc, n, k) for k, n in _list(doc, top.get("allow"), "allow"))

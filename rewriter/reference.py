@@ -19,7 +19,8 @@ Kubernetes use)::
     algorithm            := component ( [+._-] component )*,  component := [A-Za-z][A-Za-z0-9]*
     hex                  := [0-9a-fA-F]{32,}   (sha256: exactly 64, sha512: 128, lower case)
 
-The name (domain and path) is at most 255 characters. The first component is a domain
+The name (domain and path) is at most 255 characters, counted as a runtime counts it:
+on the normalised name (`docker.io/library/` included). The first component is a domain
 only when it contains "." or ":", is "localhost", or has an upper-case letter;
 otherwise the reference is on Docker Hub. Normalisation, a separate step, adds
 "docker.io" and, for single-component Docker Hub names, "library/"; "index.docker.io"
@@ -126,7 +127,12 @@ def parse(text: str) -> ImageRef:
         raise ReferenceError(f"invalid repository path {path!r}: components are lower-case letters and digits joined by '.', '_', '__' or '-'")
     if path.lower() != path:
         raise ReferenceError(f"repository name must be lowercase: {path!r}")
-    return ImageRef(domain=domain, path=path, tag=tag, digest=digest)
+    ref = ImageRef(domain=domain, path=path, tag=tag, digest=digest)
+    # Runtimes check the length after normalising (distribution's ParseNormalizedNamed
+    # parses "docker.io/library/<name>"), so a long Docker Hub name is refused at pull time.
+    if len(ref.registry) + 1 + len(ref.repository) > NAME_MAX:
+        raise ReferenceError(f"repository name is longer than {NAME_MAX} characters once normalised ({ref.registry}/...)")
+    return ref
 
 
 def is_reference(text: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef, ReferenceError, parse
+from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, parse
 
 PLACEHOLDERS = ("registry", "repository", "path", "path_dotted", "name")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -42,16 +42,27 @@ class Prefix:
 
 
 def parse_prefix(text: str) -> Prefix:
-    """Parse `host[/component...]`; Docker Hub's host aliases become docker.io."""
+    """Parse `host[/component...]`; Docker Hub's host aliases become docker.io.
+
+    The host and the components follow the reference grammar, so that a prefix which
+    could never match a reference (`gcr.io/Google`, `gcr.io:x`) fails at load time.
+    """
     host, _, path = text.strip("/").partition("/")
-    if not host or ("." not in host and ":" not in host and host != "localhost"):
+    if not host or ("." not in host and ":" not in host and host.lower() != "localhost"):
         raise RuleError(f"{text!r} does not start with a registry host (e.g. docker.io, gcr.io, localhost:5000)")
+    if not DOMAIN_RE.fullmatch(host):
+        raise RuleError(f"{text!r}: invalid registry host {host!r}")
     host = host.lower()
     if host in DOCKER_HUB_ALIASES:
         host = DOCKER_HUB
     components = tuple(path.split("/")) if path else ()
     if any(not c for c in components):
         raise RuleError(f"{text!r} has an empty path component")
+    if path and not PATH_RE.fullmatch(path):
+        raise RuleError(
+            f"{text!r}: invalid repository path {path!r}: components are lower-case letters and digits "
+            "joined by '.', '_', '__' or '-'"
+        )
     return Prefix(host, components)
 
 
