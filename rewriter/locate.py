@@ -26,12 +26,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.stream import compose_text
 
 STR_TAG = "tag:yaml.org,2002:str"
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
@@ -227,7 +227,7 @@ class _Walker:
     def embedded(self, node: ScalarNode, path: str, resource: Resource, carrier: str) -> None:
         value: str = node.value
         try:
-            roots = list(YAML(typ="safe", pure=False).compose_all(value))
+            roots = compose_text(value)
         except (YAMLError, RecursionError):
             return
         mapper = self._mapper(node)
@@ -292,12 +292,10 @@ def _is_image_flag(item: str) -> bool:
 
 def _tokens(value: str) -> Iterator[tuple[int, str]]:
     """References inside free text: `--*image*=REF`, qualified references, `docker://REF`."""
-    if "/" not in value:
-        return
     for match in _IMAGE_FLAG_RE.finditer(value):
         if _is_image_name(match.group(1)) and _whole(match.group(2)) is not None:
             yield match.start(2), match.group(2)
-    if ":" not in value and "@" not in value:
+    if "/" not in value or (":" not in value and "@" not in value):
         return
     for match in _TOKEN_RE.finditer(value):
         token, start = match.group(), match.start()

@@ -1,6 +1,7 @@
 """A YAML stream as text plus its documents' nodes, with character offsets into the text.
 
-Composition is libyaml's (ruamel.yaml.clib): nodes carry `start_mark.index` and
+Composition is libyaml's (ruamel.yaml.clib), with ruamel.yaml's pure-Python composer
+as a fallback for YAML that libyaml refuses: nodes carry `start_mark.index` and
 `end_mark.index`, character offsets into the text without its byte-order mark.
 """
 
@@ -62,15 +63,30 @@ def decode(data: bytes, name: str) -> Source:
 
 def compose(source: Source) -> list[Node | None]:
     """Every document of the stream, in order (an empty document is None or an empty scalar)."""
-    loader = YAML(typ="safe", pure=False)
     try:
-        return list(loader.compose_all(source.text))
+        return compose_text(source.text)
     except MarkedYAMLError as exc:
         raise KmirrorError(_syntax_message(source, exc)) from None
     except YAMLError as exc:
         raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
     except RecursionError:
         raise KmirrorError(f"{source.name}: invalid YAML: nesting is too deep") from None
+
+
+def compose_text(text: str) -> list[Node | None]:
+    """Every document of `text`; raise libyaml's YAMLError when no composer accepts it.
+
+    libyaml is fast but, unlike YAML 1.2 and Kubernetes, refuses a `:` inside a plain
+    scalar of a flow collection (`args: [--x-image, quay.io/a:b]`); the pure-Python
+    composer (same character offsets) gets a second try then.
+    """
+    try:
+        return list(YAML(typ="safe", pure=False).compose_all(text))
+    except MarkedYAMLError as first:
+        try:
+            return list(YAML(typ="safe", pure=True).compose_all(text))
+        except YAMLError:
+            raise first from None
 
 
 def _syntax_message(source: Source, exc: MarkedYAMLError) -> str:
