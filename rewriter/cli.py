@@ -219,7 +219,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
 @app.command("images")
 def images_command(
     paths: PathsArgument,
-    format: Annotated[str, typer.Option("--format", "-f", help="text or json.", metavar="FORMAT")] = "text",
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list).", metavar="FORMAT")] = "text",
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -227,11 +227,16 @@ def images_command(
 
     Example: kmirror images --format json deploy/
     """
-    if format not in ("text", "json"):
-        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
+    from rewriter import inventory
+
+    formats = ("text", "json", *inventory.FORMATS)
+    if format not in formats:
+        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
     outcomes = _run(paths, _settings(config, preset))
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
-    if format == "json":
+    if format in inventory.FORMATS:
+        _write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
+    elif format == "json":
         _write(json.dumps(rows, indent=2) + "\n")
     else:
         _write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
