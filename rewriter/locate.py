@@ -130,6 +130,7 @@ class _Host:
     resource: Resource
     start: int
     depth: int
+    carrier: str
 
 
 class _Walker:
@@ -238,9 +239,9 @@ class _Walker:
 
         if self.host is None:
             start = node.start_mark.index
-            host = _Host(path, resource, start, 1)
+            host = _Host(path, resource, start, 1, carrier)
         else:
-            host = _Host(self.host.path, self.host.resource, self.host.start, self.host.depth + 1)
+            host = _Host(self.host.path, self.host.resource, self.host.start, self.host.depth + 1, self.host.carrier)
         for root in roots:
             if isinstance(root, (MappingNode, SequenceNode)):
                 walker = _Walker(value, self.document, self.fields, self.found, self.unsafe, outer, host)
@@ -248,7 +249,7 @@ class _Walker:
 
     def record(self, node: ScalarNode, path: str, resource: Resource, carrier: str, offset: int, token: str) -> None:
         if self.host is not None:
-            path, resource = self.host.path, self.host.resource
+            path, resource, carrier = self.host.path, self.host.resource, self.host.carrier
         inner = self._mapper(node)(offset, token)
         start = None if inner is None else self.outer(inner, token)
         if start is None:
