@@ -39,6 +39,15 @@ _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
 _IMAGE_FLAG_RE = re.compile(r"--?([\w-]*image[\w-]*)=([^\s\"',;]+)", re.ASCII | re.IGNORECASE)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 _EMBEDDED_DEPTH = 2
+MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
+
+
+class NestingError(ValueError):
+    """The document nests collections deeper than MAX_NESTING; `offset` is where it went too deep."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"collections nested deeper than {MAX_NESTING} levels")
+        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -158,18 +167,25 @@ class _Walker:
         self.outer = outer
         self.host = host
         self.seen: set[int] = set()
+        self.level = 0
 
     def node(self, node: Node, path: str, keys: tuple[str, ...], resource: Resource, key: str | None) -> None:
-        if isinstance(node, MappingNode):
-            if id(node) not in self.seen:
-                self.seen.add(id(node))
-                self.mapping(node, path, keys, resource, key)
-        elif isinstance(node, SequenceNode):
-            if id(node) not in self.seen:
-                self.seen.add(id(node))
-                self.sequence(node, path, keys, resource, key)
-        elif isinstance(node, ScalarNode):
+        if isinstance(node, ScalarNode):
             self.scalar(node, path, keys, resource, key, whole=False)
+            return
+        if id(node) in self.seen:  # an alias of a collection already walked: once is enough
+            return
+        self.seen.add(id(node))
+        self.level += 1
+        if self.level > MAX_NESTING:
+            raise NestingError(node.start_mark.index)
+        try:
+            if isinstance(node, MappingNode):
+                self.mapping(node, path, keys, resource, key)
+            elif isinstance(node, SequenceNode):
+                self.sequence(node, path, keys, resource, key)
+        finally:
+            self.level -= 1
 
     def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
         pairs = [(k.value, v) for k, v in node.value if isinstance(k, ScalarNode) and isinstance(k.value, str)]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from rewriter.config import Config
 from rewriter.findings import Finding
-from rewriter.locate import locate
+from rewriter.errors import KmirrorError
+from rewriter.locate import NestingError, locate
 from rewriter.plan import Image, blocked_findings, plan
 from rewriter.splice import splice
 from rewriter.stream import Source, compose, decode
@@ -35,7 +36,11 @@ class Outcome:
 def process(data: bytes, name: str, config: Config) -> Outcome:
     """Rewrite one stream's bytes with `config`; raise KmirrorError on unreadable input."""
     source = decode(data, name)
-    locations = locate(source.text, compose(source), config.fields)
+    try:
+        locations = locate(source.text, compose(source), config.fields)
+    except NestingError as exc:
+        line, column = source.position(exc.offset)
+        raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None
     result = plan(source, locations, config.rules)
     output = source.render(splice(source.text, list(result.edits)))
     return Outcome(source, output, result.images, result.problems)
