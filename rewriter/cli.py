@@ -185,6 +185,7 @@ def check_command(
     paths: PathsArgument,
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="text, json, sarif, github, gitlab or junit (github when GITHUB_ACTIONS=true).", metavar="FORMAT")] = None,
     allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Never report references under this registry/path prefix or this exact image (repeatable).", metavar="PATTERN")] = None,
+    allowlist: AllowlistOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -198,8 +199,9 @@ def check_command(
     if chosen not in FORMATS:
         raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
     settings = _with_allow(_settings(config, preset), allow or [])
+    allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
-    findings = [f for o in outcomes for f in o.findings(after_rewrite=False)]
+    findings = [f for o in outcomes for f in _check_findings(o, allowed)]
     _write(render(findings, chosen, len(outcomes)))
     raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
 
@@ -334,6 +336,187 @@ def presets_command(
         lines.append(f"{name:26} {preset.status:8} {preset.status_date}  {preset.scheme}: {preset.description}\n")
     _write("".join(lines))
     raise typer.Exit(EXIT_OK)
+
+
+# verify, sync, and the allow-list of check (issue 8). Registry and skopeo code is imported
+# when these commands run, so that the command line starts fast.
+from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from rewriter.allowlist import AllowList
+    from rewriter.inventory import Pair
+    from rewriter.registry import Answer, Credentials
+    from rewriter.registry import Options as RegistryOptions
+
+AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
+UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: the Docker config file); needs --password-stdin.", metavar="NAME")]
+PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
+PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to the registries (local test registries).")]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS without verifying certificates.")]
+
+
+def _load_allowlist(path: str | None) -> AllowList | None:
+    from rewriter.allowlist import load_allowlist
+
+    return load_allowlist(path) if path is not None else None
+
+
+def _check_findings(outcome: Outcome, allowed: AllowList | None) -> list[Finding]:
+    found = outcome.findings(after_rewrite=False)
+    if allowed is None:
+        return found
+    from rewriter.allowlist import findings
+
+    return sorted([*found, *findings(outcome.source, outcome.images, allowed)], key=lambda f: (f.line, f.column, f.code))
+
+
+def _password(paths: Sequence[str], username: str | None, password_stdin: bool) -> Credentials | None:
+    """The credentials given on the command line, the password read from standard input."""
+    from rewriter.registry import Credentials
+
+    if username is None and not password_stdin:
+        return None
+    if username is None or not password_stdin:
+        raise KmirrorError("invalid option: --username: give both --username and --password-stdin (a password is never an argument)")
+    if STDIN in paths:
+        raise KmirrorError("invalid option: --password-stdin: standard input cannot hold both the password and the YAML (name files)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise KmirrorError("invalid option: --password-stdin: standard input held no password")
+    return Credentials(username, password)
+
+
+def _registry_options(pairs: list[Pair], login: Credentials | None, plain_http: bool, insecure: bool) -> RegistryOptions:
+    from rewriter.registry import Options, docker_config_lookup, docker_config_path, login as with_login
+
+    lookup = docker_config_lookup(docker_config_path())
+    if login is not None:
+        hosts = sorted({p.mirror.registry for p in pairs})
+        if len(hosts) > 1:
+            raise KmirrorError(f"invalid option: --username: the mirrored images are on {len(hosts)} registries ({', '.join(hosts)}); log in to each in the Docker config file instead")
+        lookup = with_login(hosts[0], login, lookup) if hosts else lookup
+    return Options(plain_http=plain_http, insecure=insecure, credentials=lookup)
+
+
+def _pairs(outcomes: list[Outcome]) -> list[Pair]:
+    from rewriter.inventory import unique_pairs
+
+    return unique_pairs(image for o in outcomes for image in o.images)
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    """A progress bar on standard error when it is a terminal; otherwise nothing."""
+    if not sys.stderr.isatty():
+        return lambda n, total: None
+
+    def show(n: int, total: int) -> None:
+        filled = 30 * n // max(total, 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {n}/{total}")
+        if n >= total:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+    return show
+
+
+def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str) -> dict[str, Answer]:
+    """What the mirror registries say about each pair's mirror reference, keyed by it."""
+    from rewriter.registry import check
+
+    wanted = list({str(p.mirror): p.mirror for p in pairs}.values())
+    return {str(a.ref): a for a in check(wanted, options, _progress(label))}
+
+
+@app.command("verify")
+def verify_command(
+    paths: PathsArgument,
+    allowlist: AllowlistOption = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Ask the mirror registries whether every rewritten image exists (exit 1 listing what is missing).
+
+    Example: kmirror verify deploy/
+    """
+    login = _password(paths, username, password_stdin)
+    allowed = _load_allowlist(allowlist)
+    pairs = _pairs(_run(paths, _settings(config, preset)))
+    refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
+    asked = [p for p in pairs if p not in refused]
+    answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure), "kmirror: verify")
+    raise typer.Exit(_write_verify(pairs, refused, answers))
+
+
+def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Answer]) -> int:
+    from rewriter.registry import PRESENT
+
+    lines = []
+    counts: Counter[str] = Counter()
+    for pair in pairs:
+        if pair in refused:
+            state, detail = "not allowed", "not on the mirror's allow-list"
+        else:
+            answer = answers[str(pair.mirror)]
+            state, detail = answer.state, answer.detail
+        counts[state] += 1
+        if state != PRESENT:
+            lines.append(f"{pair.mirror}: {state}{': ' + detail if detail else ''} (source {pair.source})\n")
+    if not pairs:
+        lines.append("no rewritten images to verify\n")
+    else:
+        tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
+        lines.append(f"{len(pairs)} mirrored images: {tally}\n")
+    _write("".join(lines))
+    return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
+
+
+@app.command("sync")
+def sync_command(
+    paths: PathsArgument,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be copied.")] = False,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Copy the rewritten images their mirror lacks, with skopeo copy --all (exit 1 on failures).
+
+    Example: kmirror sync --dry-run deploy/
+    """
+    from rewriter.registry import PRESENT
+    from rewriter.sync import copy, find_skopeo
+
+    login = _password(paths, username, password_stdin)
+    pairs = _pairs(_run(paths, _settings(config, preset)))
+    options = _registry_options(pairs, login, plain_http, insecure)
+    skopeo = find_skopeo() if not dry_run else ""
+    answers = _mirror_answers(pairs, options, "kmirror: sync: checking")
+    todo = [p for p in pairs if answers[str(p.mirror)].state != PRESENT]
+    lines = [f"present: {p.push}\n" for p in pairs if p not in todo]
+    failed = 0
+    for n, pair in enumerate(todo, 1):
+        if dry_run:
+            lines.append(f"would copy: {pair.pull} -> {pair.push}\n")
+            continue
+        _err(f"kmirror: copying [{n}/{len(todo)}] {pair.pull} -> {pair.push}")
+        done = copy(skopeo, pair, options)
+        if not done.ok:
+            failed += 1
+            detail = "".join(f"    {line}\n" for line in done.stderr.strip().splitlines())
+            _err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
+        lines.append(f"{'copied' if done.ok else 'failed'}: {pair.pull} -> {pair.push}\n")
+    verb = "to copy" if dry_run else "copied"
+    lines.append(f"{len(pairs)} mirrored images: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
+    _write("".join(lines))
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
