@@ -519,6 +519,94 @@ def sync_command(
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/name, or oci:// or https URL.", metavar="CHART")]
+ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
+ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
+HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
+
+
+@app.command("helm")
+def helm_command(
+    chart: ChartArgument,
+    release: Annotated[str, typer.Option("--release", help="Release name.", metavar="NAME")] = "release-name",
+    namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", help="Release namespace.", metavar="NS")] = None,
+    values: Annotated[Optional[list[str]], typer.Option("--values", "-f", help="Values file (repeatable).", metavar="VALUES")] = None,
+    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")] = None,
+    version: ChartVersionOption = None,
+    repo: ChartRepoOption = None,
+    include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
+    helm: HelmOption = "helm",
+    strict: StrictOption = False,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Render a chart with `helm template` and write it rewritten to standard output.
+
+    Example: kmirror helm ./chart --release web -f prod.yaml | kubectl apply -f -
+    """
+    from rewriter.helm import ChartRef, Render, template
+
+    settings = _settings(config, preset)
+    render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
+    rendered = template(helm, ChartRef(chart, version, repo), render)
+    raise typer.Exit(_emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
+
+
+@app.command("chart")
+def chart_command(
+    chart: ChartArgument,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the values override to FILE (default: standard output).", metavar="FILE")] = None,
+    write: Annotated[bool, typer.Option("--write", "-w", help="Rewrite the chart's values.yaml files in place instead.")] = False,
+    version: ChartVersionOption = None,
+    repo: ChartRepoOption = None,
+    helm: HelmOption = "helm",
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Mirror a chart's image values (an override, or values.yaml in place), then verify by rendering.
+
+    Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer).
+
+    Example: kmirror chart ./chart -o mirror-values.yaml && helm install web ./chart -f mirror-values.yaml
+    """
+    from rewriter.chart import mirror_chart
+    from rewriter.helm import ChartRef
+
+    if output is not None and write:
+        raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
+    result = mirror_chart(helm, ChartRef(chart, version, repo), _settings(config, preset), in_place=write)
+    if write:
+        for file in result.rewritten:
+            check_writable(str(file.path))
+        for file, text in result.rewritten.items():
+            write_atomic(str(file.path), text)
+        _err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({len(result.changes)} values changed)")
+    elif output is not None:
+        _save(output, result.override)
+        _err(f"wrote {output} ({len(result.changes)} values)")
+    else:
+        _write(result.override)
+    for left in result.leftovers:
+        _err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
+    if result.leftovers:
+        _err(f"kmirror: {len(result.leftovers)} of {result.rendered} rendered images cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
+        raise typer.Exit(EXIT_FINDINGS)
+    _err(f"verified: all {result.rendered} rendered images are mirrored")
+    raise typer.Exit(EXIT_OK)
+
+
+def _save(name: str, text: str) -> None:
+    if Path(name).exists():
+        check_writable(name)
+        write_atomic(name, text)
+        return
+    try:
+        with open(name, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    except OSError as exc:
+        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

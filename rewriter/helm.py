@@ -1,0 +1,99 @@
+"""Run Helm through pyhelm3's command layer: `helm template` and `helm pull`, raw output.
+
+pyhelm3's high-level calls parse the manifests (losing comments and `# Source:` lines)
+and pass values only as JSON on stdin, so kmirror builds the argument list itself and
+runs it with `pyhelm3.command.Command.run`, which returns helm's standard output as bytes.
+pyhelm3 is imported on first use: the command line must start fast without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewriter.errors import KmirrorError
+
+DEFAULT_RELEASE = "release-name"  # the name `helm template` uses when given none
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """A chart as helm names it: a folder, a .tgz, `repo/name`, an `oci://` or https URL."""
+
+    chart: str
+    version: str | None = None
+    repo: str | None = None
+
+    def args(self) -> list[str]:
+        """The chart's part of a `helm template`/`helm pull` argument list."""
+        args = [self.chart]
+        if self.version:
+            args += ["--version", self.version]
+        if self.repo:
+            args += ["--repo", self.repo]
+        return args
+
+
+@dataclass(frozen=True)
+class Render:
+    """What `helm template` is asked to render, besides the chart."""
+
+    release: str = DEFAULT_RELEASE
+    namespace: str | None = None
+    values: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    include_crds: bool = False
+
+
+def template_args(chart: ChartRef, render: Render) -> list[str]:
+    """The `helm template` arguments (without the executable) for `chart` and `render`."""
+    args = ["template", render.release, *chart.args()]
+    if render.namespace:
+        args += ["--namespace", render.namespace]
+    for values in render.values:
+        args += ["--values", values]
+    for assignment in render.sets:
+        args += ["--set", assignment]
+    if render.include_crds:
+        args.append("--include-crds")
+    return args
+
+
+def template(helm: str, chart: ChartRef, render: Render) -> bytes:
+    """Helm's rendered manifests, byte for byte; KmirrorError showing helm's failure."""
+    return _run(helm, template_args(chart, render))
+
+
+def pull(helm: str, chart: ChartRef, destination: Path) -> Path:
+    """Download and unpack `chart` under `destination`; return the chart's folder."""
+    _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)])
+    folders = sorted(p.parent for p in destination.glob("*/Chart.yaml"))
+    if len(folders) != 1:
+        raise KmirrorError(f"cannot read chart: {chart.chart}: helm pull gave {len(folders)} charts, expected 1")
+    return folders[0]
+
+
+def _run(helm: str, args: list[str]) -> bytes:
+    executable = shutil.which(helm)
+    if executable is None:
+        raise KmirrorError(f"cannot run helm: {helm}: not found (install helm, or name it with --helm PATH)")
+    from pyhelm3 import errors
+    from pyhelm3.command import Command
+
+    # pyhelm3 logs a warning for every failed command; the error below says it all.
+    logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
+    logging.getLogger("pyhelm3").propagate = False
+    try:
+        return asyncio.run(Command(executable=executable).run(list(args)))
+    except errors.Error as exc:
+        raise KmirrorError(_failure(helm, args, exc.returncode, exc.stderr)) from None
+
+
+def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> str:
+    shown = stderr.decode("utf-8", "replace").rstrip() or "(no error output)"
+    indented = "\n".join("    " + line for line in shown.splitlines())
+    return f"helm failed: {shlex.join([helm, *args])}: exit code {code}:\n{indented}"
