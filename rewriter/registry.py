@@ -270,7 +270,7 @@ def _retry_after(response: httpx.Response) -> float:
 
 
 def _why(exc: Exception, plain_http: bool) -> str:
-    text = str(exc) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)) or type(exc).__name__
     if not plain_http and ("WRONG_VERSION_NUMBER" in text or "record layer failure" in text):
         text += " (an HTTP registry? use --plain-http)"
     if "CERTIFICATE_VERIFY_FAILED" in text:

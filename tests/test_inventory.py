@@ -130,3 +130,34 @@ def test_unknown_format_names_every_format(capsysbinary: pytest.CaptureFixture[b
     out, err = capsysbinary.readouterr()
     assert out == b""
     assert err.startswith(b"kmirror: error: invalid option: --format: 'yaml': choose one of text, json, csv, skopeo, image-syncer, pairs")
+
+
+DOCS = ROOT / "docs" / "supply-chain.md"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def _doc_examples() -> list[tuple[str, str]]:
+    """(command, expected output) for each ```console block of docs/supply-chain.md."""
+    examples = []
+    for kind, body in _BLOCK.findall(DOCS.read_text()):
+        if kind == "console":
+            command, _, output = body.partition("\n")
+            examples.append((command.removeprefix("$ "), output))
+    return examples
+
+
+@pytest.mark.parametrize(("command", "expected"), _doc_examples())
+def test_docs_examples(command: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """The offline examples in docs/supply-chain.md print exactly what the page shows."""
+    for kind, body in _BLOCK.findall(DOCS.read_text()):
+        first, _, rest = body.partition("\n")
+        if kind in ("yaml", "text") and first.startswith("# ") and "." in first:
+            (tmp_path / first[2:]).write_text(rest)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KMIRROR_CONFIG", raising=False)
+    args = command.split()
+    assert args[0] == "kmirror"
+    code = main(args[1:])
+    out, err = capsysbinary.readouterr()
+    assert out.decode() == expected
+    assert code == (1 if "KM0" in expected else 0), err
