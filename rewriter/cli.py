@@ -607,6 +607,43 @@ def _save(name: str, text: str) -> None:
         raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
 
 
+@app.command("runtime-config")
+def runtime_config_command(
+    format: Annotated[str, typer.Option("--format", "-f", help="containerd-hosts, containerd-config, kind, k3s, crio, docker, talos or kubeadm.", metavar="FORMAT")],
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write the files under this folder (created if needed) instead of printing; containerd-hosts and kind need it.", metavar="DIR")] = None,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Write container runtime mirror configuration from the same rules (issue 10).
+
+    Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
+    """
+    from rewriter.runtime import MULTI_FILE, runtime_config
+
+    if output_dir is None and format in MULTI_FILE:
+        raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
+    result = runtime_config(_settings(config, preset), format)
+    for warning in result.warnings:
+        _err(f"kmirror: warning: {warning}")
+    if output_dir is None:
+        _write("".join(result.files.values()))
+    else:
+        _write_tree(Path(output_dir), result.files)
+        _err(f"wrote {len(result.files)} files under {output_dir}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _write_tree(folder: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        target = folder / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
+        except OSError as exc:
+            raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
+        write_atomic(str(target), text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
