@@ -447,7 +447,7 @@ def _k3s_mirror(host: str, group: list[Entry]) -> tuple[list[str], list[str]]:
         elif rewrite == ("", ""):
             expressed.append((entry, None))
         elif rewrite is None:
-            warnings.append(f"{entry.label}: a k3s rewrite cannot join path components with '.'; not expressed")
+            warnings.append(f"{entry.label}: a k3s rewrite cannot join path components with '.' or set a tag; not expressed")
         else:
             expressed.append((entry, rewrite))
     if any(e.host_level and r is not None for e, r in expressed) and len(expressed) > 1:
@@ -482,7 +482,7 @@ def _k3s_rewrite(entry: Entry) -> tuple[str, str] | None:
     """(regular expression, replacement) on the repository path; ("", "") when none is needed; None if impossible."""
     assert entry.target is not None
     path = "/".join(entry.target.path)
-    if _DOTTED in path:
+    if _DOTTED in path or ":" in path or "@" in path:  # '.'-joined paths; tags are beyond rewrites
         return None
     if entry.target.shape == "prefix" and not entry.target.constant and not entry.source.components:
         return "", ""

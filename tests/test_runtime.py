@@ -259,6 +259,26 @@ def test_path_prefix_is_expressed_exactly() -> None:
         assert result.warnings == [], fmt
 
 
+@pytest.mark.parametrize(
+    "to,rewrite",
+    [
+        ("registry.example.com/mcr/{name}", {"^((?:.*/)?([^/]+))$": "mcr/${2}"}),
+        ("registry.example.com/{registry}/{path}", {"^(.*)$": "mcr.microsoft.com/${1}"}),
+        ("registry.example.com/x/{path_dotted}", None),
+        ("registry.example.com/x/{name}:latest", None),
+    ],
+)
+def test_k3s_templates(to: str, rewrite: dict[str, str] | None) -> None:
+    result = runtime_config(parse_config(f"mirrors:\n  - {{from: mcr.microsoft.com, to: '{to}'}}\n", "r"), "k3s")
+    mirrors = yaml.safe_load(result.files["registries.yaml"])["mirrors"]
+    if rewrite is None:
+        assert mirrors == {}
+        assert result.warnings == [f"k3s: rule 'mcr.microsoft.com -> {to}': a k3s rewrite cannot join path components with '.' or set a tag; not expressed"]
+    else:
+        assert mirrors == {"mcr.microsoft.com": {"endpoint": ["https://registry.example.com"], "rewrite": rewrite}}
+        assert result.warnings == []
+
+
 # --- kubeadm ---------------------------------------------------------------------------------
 
 
