@@ -178,7 +178,7 @@ def _chart_name(text: str, name: str) -> str:
     data = _load(text, name)
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise KmirrorError(f"cannot read chart: {name}: no chart name")
-    return data["name"]
+    return str(data["name"])
 
 
 def _aliases(text: str, name: str) -> dict[str, list[str]]:
@@ -446,7 +446,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool) -> 
     if in_place and not (local.is_dir() and chart.repo is None):
         raise KmirrorError(f"cannot rewrite in place: {chart.chart}: not a chart folder (use -o FILE for an override)")
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
-        folder = local if local.is_dir() and chart.repo is None else pull(helm, chart, Path(scratch))
+        folder = _chart_folder(helm, chart, Path(scratch))
         files = read_chart(folder)
         before = _render(helm, folder, (), config)
         merged = merge(files)
@@ -465,6 +465,24 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool) -> 
         if image.decision.mirrored is not None or image.on_blocked
     )
     return ChartResult(tuple(images), tuple(changes), override, rewritten, len(after.images), leftovers)
+
+
+def _chart_folder(helm: str, chart: ChartRef, scratch: Path) -> Path:
+    """The chart's folder: a local one as it is, a local archive unpacked, anything else pulled."""
+    local = Path(chart.chart)
+    if chart.repo is not None or not local.exists():
+        return pull(helm, chart, scratch)
+    if local.is_dir():
+        return local
+    try:
+        with tarfile.open(local) as tar:
+            tar.extractall(scratch, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise KmirrorError(f"cannot read chart: {chart.chart}: {exc}") from None
+    folders = list(scratch.glob("*/Chart.yaml"))
+    if len(folders) != 1:
+        raise KmirrorError(f"cannot read chart: {chart.chart}: expected one chart folder at the top of the archive")
+    return folders[0].parent
 
 
 def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config) -> Outcome:

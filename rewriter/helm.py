@@ -81,14 +81,14 @@ def _run(helm: str, args: list[str]) -> bytes:
     executable = shutil.which(helm)
     if executable is None:
         raise KmirrorError(f"cannot run helm: {helm}: not found (install helm, or name it with --helm PATH)")
-    from pyhelm3 import errors
-    from pyhelm3.command import Command
+    from pyhelm3 import errors  # type: ignore[import-untyped]
+    from pyhelm3.command import Command  # type: ignore[import-untyped]
 
     # pyhelm3 logs a warning for every failed command; the error below says it all.
     logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
     logging.getLogger("pyhelm3").propagate = False
     try:
-        return asyncio.run(Command(executable=executable).run(list(args)))
+        return bytes(asyncio.run(Command(executable=executable).run(list(args))))
     except errors.Error as exc:
         raise KmirrorError(_failure(helm, args, exc.returncode, exc.stderr)) from None
 

@@ -180,6 +180,16 @@ def test_packaged_subchart(helm: str, tmp_path: Path) -> None:
     assert (chart / "values.yaml").read_text() == before
 
 
+@pytest.mark.parametrize("helm", HELMS)
+def test_packaged_chart(helm: str, tmp_path: Path) -> None:
+    env = helm_env(tmp_path)
+    ok([tool(helm), "package", str(HELM_FIXTURES / "demo"), "-d", str(tmp_path)], env)
+    proc = run(["kmirror", "chart", "demo-0.1.0.tgz", "--config", str(RULES), "--helm", tool(helm)], env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == DEMO_OVERRIDE.format(chart="demo-0.1.0.tgz", rules=RULES)
+    assert proc.stderr == DEMO_LEFTOVERS
+
+
 @pytest.fixture
 def chart_repository(tmp_path: Path) -> Iterator[str]:
     """The demo chart packaged in a chart repository served over HTTP on 127.0.0.1."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -122,10 +123,7 @@ def test_kmirror_helm_strict_fails_on_blocked_leftovers(helm: str, tmp_path: Pat
 
 @pytest.mark.parametrize("helm", HELMS)
 def test_kmirror_helm_shows_a_failed_render(helm: str, tmp_path: Path) -> None:
-    chart = tmp_path / "broken"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: broken\nversion: 0.1.0\n")
-    (chart / "templates" / "cm.yaml").write_text('{{ fail "the chart says no" }}\n')
+    chart = broken_chart(tmp_path)
     proc = run(["kmirror", "helm", str(chart), "--release", "rel", "--config", str(RULES), "--helm", tool(helm)], helm_env(tmp_path))
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -351,3 +349,82 @@ def test_helm4_post_renderer_plugin_from_a_package(tmp_path: Path) -> None:
 def test_plugin_scripts_are_executable() -> None:
     for script in (PLUGINS / "kmirror" / "kmirror-plugin.sh", PLUGINS / "kmirror-postrenderer" / "postrender.sh"):
         assert os.access(script, os.X_OK), script
+
+
+def broken_chart(tmp_path: Path) -> Path:
+    chart = tmp_path / "broken"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: broken\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text('{{ fail "the chart says no" }}\n')
+    return chart
+
+
+@pytest.mark.parametrize(
+    ("helm", "mode"),
+    [("helm3", "post-renderer"), ("helm4", "post-renderer"), ("helm3", "cli-template"), ("helm4", "cli-template"),
+     ("helm3", "cli-install"), ("helm4", "cli-install")],
+)
+def test_a_failed_render_fails_every_mode(helm: str, mode: str, tmp_path: Path, fake_cluster: Path) -> None:
+    env = {**helm_env(tmp_path), "KUBECONFIG": str(fake_cluster)}
+    chart = str(broken_chart(tmp_path))
+    if mode == "post-renderer":
+        plugin = "kmirror" if helm == "helm3" else "kmirror-postrenderer"
+        if helm == "helm4":
+            install_plugin(helm, plugin, env)
+        argv = [tool(helm), "template", "rel", chart, "--post-renderer", plugin]
+    else:
+        install_plugin(helm, "kmirror", env)
+        action = ["template"] if mode == "cli-template" else ["install", "--dry-run=client", "--disable-openapi-validation"]
+        argv = [tool(helm), "kmirror", "--config", str(RULES), *action, "rel", chart]
+    proc = run(argv, {**env, "KMIRROR_CONFIG": str(RULES)})
+    assert proc.returncode != 0
+    assert "the chart says no" in proc.stderr
+    assert "image" not in proc.stdout
+
+
+# -- docs/helm.md: its commands work as written ------------------------------------------
+
+DOCS = REPO / "docs" / "helm.md"
+# Commands that need the network, a cluster, or a second copy of an installed plugin.
+_NOT_HERE = ("https://", "oci://", "git clone", " install web", " upgrade web", "upgrade --install", "--verify=false", "tail -n")
+
+
+def doc_commands(helm: str) -> list[str]:
+    """The shell lines of docs/helm.md that can run here with `helm` being Helm 3 or 4."""
+    commands: list[str] = []
+    section, block = "", False
+    for line in DOCS.read_text().splitlines():
+        if line.startswith("## "):
+            section = line
+        elif line.startswith("```"):
+            block = line == "```sh"
+        elif block and line and not any(skip in line for skip in _NOT_HERE):
+            if ("Helm 3" in section and helm != "helm3") or ("Helm 4" in section and helm != "helm4"):
+                continue
+            commands.append(line.replace("| kubectl apply -f -", "> /dev/null"))
+    return commands
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_docs_commands_run(helm: str, tmp_path: Path) -> None:
+    env = helm_env(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "helm").symlink_to(tool(helm))
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    sandbox = tmp_path / "work"
+    sandbox.mkdir()
+    shutil.copytree(DEMO, sandbox / "chart")
+    shutil.copytree(DEMO, sandbox / "vendor" / "chart")
+    (sandbox / "kmirror").symlink_to(REPO)
+    (sandbox / "prod-values.yaml").write_text("sidecar:\n  image: quay.io/example/side:1\n")
+    for name in ("mirrors.yaml", ".kmirror.yaml"):
+        shutil.copy(RULES, sandbox / name)
+    commands = doc_commands(helm)
+    assert len(commands) >= 7
+    for command in commands:
+        proc = run(["bash", "-c", f"set -o pipefail; {command}"], env, cwd=sandbox)
+        allowed = (0, 1) if command.startswith("kmirror chart") else (0,)  # 1: hard-coded images left
+        assert proc.returncode in allowed, f"{command}\n{proc.stderr}"
+    assert "mirror.example/quay.io/example/side:1" in (sandbox / "web.yaml").read_text()
+    assert "mirror.example" in (sandbox / "mirror-values.yaml").read_text()
