@@ -278,6 +278,9 @@ class _Walker:
     def _mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
         """Map an offset in the scalar's value to an offset in this walker's text."""
         begin, end = node.start_mark.index, node.end_mark.index
+        if node.style in ("|", ">"):
+            # The header line (`|-  # a comment`) is not content: a comment there may repeat the token.
+            begin = self.text.find("\n", begin, end) + 1 or end
         value: str = node.value
         span = self.text[begin:end]
 
