@@ -109,7 +109,10 @@ def filter_stream(
         raise typer.Exit(EXIT_OK)
     if ctx.invoked_subcommand is not None:
         return
-    outcomes = _run([STDIN], _settings(config, preset))
+    data = read(STDIN)
+    if _is_resource_list(data):  # run as a KRM function: docs/kustomize.md
+        raise typer.Exit(_krm_function(data, config, preset))
+    outcomes = [process(data, STDIN, _settings(config, preset))]
     raise typer.Exit(_emit_rewritten(outcomes, strict))
 
 
@@ -221,7 +224,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
 @app.command("images")
 def images_command(
     paths: PathsArgument,
-    format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list).", metavar="FORMAT")] = "text",
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), or kustomize (an images: list).", metavar="FORMAT")] = "text",
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -231,10 +234,12 @@ def images_command(
     """
     from rewriter import inventory
 
-    formats = ("text", "json", *inventory.FORMATS)
+    formats = ("text", "json", *inventory.FORMATS, "kustomize")
     if format not in formats:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
     outcomes = _run(paths, _settings(config, preset))
+    if format == "kustomize":
+        raise typer.Exit(_kustomize_images(outcomes))
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
     if format in inventory.FORMATS:
         _write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
@@ -642,6 +647,84 @@ def _write_tree(folder: Path, files: dict[str, str]) -> None:
         except OSError as exc:
             raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
         write_atomic(str(target), text)
+
+
+@app.command("kustomize")
+def kustomize_command(
+    directory: Annotated[str, typer.Argument(help="The kustomization's folder (or anything `kustomize build` accepts).", metavar="DIR")],
+    extra: Annotated[Optional[list[str]], typer.Argument(help="More arguments for the build, after --.", metavar="[-- EXTRA...]")] = None,
+    enable_helm: Annotated[bool, typer.Option("--enable-helm", help="Let the build inflate helmCharts (passes --enable-helm).")] = False,
+    kustomize: Annotated[Optional[str], typer.Option("--kustomize", help="The kustomize executable (default: kustomize on PATH, else `kubectl kustomize`).", metavar="PATH")] = None,
+    strict: StrictOption = False,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Build a kustomization and write it rewritten to standard output.
+
+    Example: kmirror kustomize overlays/prod -- --load-restrictor LoadRestrictionsNone | kubectl apply -f -
+    """
+    from rewriter.kustomize import build_command, run_build
+
+    settings = _settings(config, preset)
+    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []))
+    if rendered.warnings:
+        sys.stderr.write(rendered.warnings)
+    raise typer.Exit(_emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
+
+
+@app.command("install-kustomize-plugin")
+def install_kustomize_plugin_command() -> None:
+    """Install kmirror as kustomize's exec transformer plugin for kind ImageMirror.
+
+    Where kustomize looks first: $KUSTOMIZE_PLUGIN_HOME, else $XDG_CONFIG_HOME/kustomize/plugin,
+    else ~/.config/kustomize/plugin. Build with --enable-alpha-plugins (see docs/kustomize.md).
+
+    Example: kmirror install-kustomize-plugin && kubectl kustomize --enable-alpha-plugins overlays/prod
+    """
+    from rewriter.plugin import install, plugin_root
+
+    target = install(plugin_root(os.environ), sys.executable)
+    _err(f"installed {target}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _is_resource_list(data: bytes) -> bool:
+    from rewriter.krm import is_resource_list
+
+    return is_resource_list(data)
+
+
+def _krm_function(data: bytes, config: str | None, preset: str | None) -> int:
+    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual."""
+    from rewriter.krm import function_config, read_request, respond
+
+    request = read_request(data, STDIN)
+    if request.function_config is None:
+        settings = _settings(config, preset)
+    elif config is not None or preset is not None:
+        raise KmirrorError("invalid option: --config/--preset: the ResourceList's functionConfig already gives the rules")
+    else:
+        settings = function_config(request)
+        for notice in settings.notices:
+            _err(f"kmirror: {notice}")
+    response = respond(request, settings)
+    for finding in response.findings:
+        _err(finding.text())
+    _write(response.text)
+    return EXIT_FINDINGS if response.findings else EXIT_OK
+
+
+def _kustomize_images(outcomes: list[Outcome]) -> int:
+    from rewriter.kustomize import Placed, images_list
+
+    listed = images_list(Placed(o.source.name, image) for o in outcomes for image in o.images)
+    for left in listed.unreached:
+        _err(
+            f"kmirror: note: {left.where()}: {left.image.location.text} ({left.image.location.resource} {left.image.location.path}) "
+            "is not in containers/initContainers: kustomize's images transformer leaves it unchanged"
+        )
+    _write(listed.to_yaml())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
