@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ruamel.yaml.error import YAMLError
@@ -31,7 +31,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
-from rewriter.stream import compose_text
+from rewriter.stream import Document, compose_text
 
 STR_TAG = "tag:yaml.org,2002:str"
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
@@ -39,6 +39,18 @@ _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
 _IMAGE_FLAG_RE = re.compile(r"--?([\w-]*image[\w-]*)=([^\s\"',;]+)", re.ASCII | re.IGNORECASE)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 _EMBEDDED_DEPTH = 2
+_Q = r"""\\?["']?"""  # a key's closing quote, possibly escaped inside a quoted JSON string
+# The prefilter's patterns run on lower-cased text, each only when its keyword occurs at all.
+_IMAGE_KEY_RE = re.compile(
+    rf"image[\w.-]*{_Q}[ \t]*:[ \t]*(?!\{{\s*\}})[^\s#]"  # image: VALUE (not an empty {})
+    rf"|image[\w.-]*{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*"
+    r"[ \t]*(?!- )[^\s#](?![^\n]*:(?:[ \t]|\r?$))",  # image:\n  VALUE (a scalar, not a mapping)
+    re.MULTILINE,
+)
+_IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]*image")  # name: SOME_IMAGE
+_IMAGE_FLAG_TEXT_RE = re.compile(r"(?<![\w-])--?[\w-]*image")  # --engine-image, -shell-image=...
+_REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
+_QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-/:@\[\]]*[:@]\w", re.ASCII)  # registry/path:tag, path@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
 
@@ -82,19 +94,36 @@ class Location:
     safe: bool = True
 
 
-def locate(text: str, documents: list[Node | None], fields: tuple[FieldPath, ...] = ()) -> list[Location]:
-    """Every image reference in `documents` (composed from `text`), in text order."""
+def locate(documents: Iterable[Document], fields: tuple[FieldPath, ...] = ()) -> list[Location]:
+    """Every image reference in `documents`, in text order, with offsets into the stream."""
     found: dict[int, Location] = {}
     unsafe: list[Location] = []
-    for index, root in enumerate(documents):
-        if root is not None:
-            walker = _Walker(text, index, fields, found, unsafe, _identity, None)
-            walker.node(root, "", (), Resource(), None)
+    for document in documents:
+        if document.root is not None:
+            walker = _Walker(document.text, document.index, fields, found, unsafe, _shift(document.start), None, document.start)
+            walker.node(document.root, "", (), Resource(), None)
     return sorted([*found.values(), *unsafe], key=lambda loc: loc.start)
 
 
-def _identity(offset: int, token: str) -> int | None:
-    return offset
+def _shift(base: int) -> Callable[[int, str], int | None]:
+    """Map an offset in a document's text to the stream: add where the document starts."""
+    return lambda offset, _token: offset + base
+
+
+def may_hold_images(text: str) -> bool:
+    """False only when `locate` cannot find a reference in `text` (a cheap, textual prefilter).
+
+    Each pattern stands for the text one of the rules in this module's docstring needs:
+    a key naming an image with a value on its line or a scalar on the next, a `name`
+    naming an image, an image flag, a `reference` key, or a `/` followed in the same token
+    by a tag or digest (every registry-qualified reference, `docker://` URLs included).
+    """
+    if _QUALIFIED_TEXT_RE.search(text):
+        return True
+    lowered = text.lower()
+    if "image" in lowered and any(p.search(lowered) for p in (_IMAGE_KEY_RE, _IMAGE_NAME_RE, _IMAGE_FLAG_TEXT_RE)):
+        return True
+    return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
 
 
 def format_key(path: str, key: str) -> str:
@@ -158,6 +187,7 @@ class _Walker:
         unsafe: list[Location],
         outer: Callable[[int, str], int | None],
         host: _Host | None,
+        base: int = 0,
     ) -> None:
         self.text = text
         self.document = document
@@ -166,6 +196,7 @@ class _Walker:
         self.unsafe = unsafe
         self.outer = outer
         self.host = host
+        self.base = base
         self.seen: set[int] = set()
         self.level = 0
 
@@ -178,7 +209,7 @@ class _Walker:
         self.seen.add(id(node))
         self.level += 1
         if self.level > MAX_NESTING:
-            raise NestingError(node.start_mark.index)
+            raise NestingError(self._stream_offset(node))
         try:
             if isinstance(node, MappingNode):
                 self.mapping(node, path, keys, resource, key)
@@ -254,7 +285,7 @@ class _Walker:
             return None if inner is None else self.outer(inner, token)
 
         if self.host is None:
-            start = node.start_mark.index
+            start = self._stream_offset(node)
             host = _Host(path, resource, start, 1, carrier)
         else:
             host = _Host(self.host.path, self.host.resource, self.host.start, self.host.depth + 1, self.host.carrier)
@@ -270,14 +301,19 @@ class _Walker:
         start = None if inner is None else self.outer(inner, token)
         if start is None:
             # Read from the value but not found verbatim in the text (escapes): report, never edit.
-            at = self.host.start if self.host is not None else node.start_mark.index
+            at = self._stream_offset(node)
             self.unsafe.append(Location(self.document, path, at, at, token, carrier, resource, safe=False))
         elif start not in self.found:
             self.found[start] = Location(self.document, path, start, start + len(token), token, carrier, resource)
 
+    def _stream_offset(self, node: Node) -> int:
+        """Where `node` starts in the stream (for an embedded document: where its host scalar starts)."""
+        return self.host.start if self.host is not None else self.base + node.start_mark.index
+
     def _mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
         """Map an offset in the scalar's value to an offset in this walker's text."""
-        begin, end = node.start_mark.index, node.end_mark.index
+        begin: int = node.start_mark.index
+        end: int = node.end_mark.index
         if node.style in ("|", ">"):
             # The header line (`|-  # a comment`) is not content: a comment there may repeat the token.
             begin = self.text.find("\n", begin, end) + 1 or end

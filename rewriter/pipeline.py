@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from rewriter.config import Config
 from rewriter.findings import Finding
 from rewriter.errors import KmirrorError
-from rewriter.locate import NestingError, locate
+from rewriter.locate import NestingError, locate, may_hold_images
 from rewriter.plan import Image, blocked_findings, plan
 from rewriter.splice import splice
-from rewriter.stream import Source, compose, decode
+from rewriter.stream import Source, decode, documents
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
     """Rewrite one stream's bytes with `config`; raise KmirrorError on unreadable input."""
     source = decode(data, name)
     try:
-        locations = locate(source.text, compose(source), config.fields)
+        wanted = None if config.fields else may_hold_images
+        locations = locate(documents(source, wanted), config.fields)
     except NestingError as exc:
         line, column = source.position(exc.offset)
         raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None

@@ -8,11 +8,16 @@ as a fallback for YAML that libyaml refuses: nodes carry `start_mark.index` and
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import DocumentStartEvent
 from ruamel.yaml.nodes import Node
+from ruamel.yaml.resolver import VersionedResolver
 
 from rewriter.errors import KmirrorError
 
@@ -61,16 +66,77 @@ def decode(data: bytes, name: str) -> Source:
     return Source(name, text)
 
 
+@dataclass(frozen=True)
+class Document:
+    """One composed document: its index in the stream, where its text starts, its text, its root."""
+
+    index: int
+    start: int
+    text: str
+    root: Node | None
+
+
+# A document marker starts a line and is followed by white space or the end of the line;
+# YAML forbids such a line inside any scalar, so splitting the text there is exact.
+_MARKER_RE = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+_DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
+
+
+def documents(source: Source, wanted: Callable[[str], bool] | None = None) -> Iterator[Document]:
+    """The stream's documents in order, composed one piece of text at a time.
+
+    With `wanted`, a piece of text between document markers that `wanted` refuses is only
+    parsed, for syntax errors and to count its documents: it is not composed or yielded. A stream with directives
+    (`%YAML`, `%TAG`) is composed whole, since directives belong to the next document.
+    """
+    text = source.text
+    if wanted is None or _DIRECTIVE_RE.search(text):
+        yield from _composed(source, 0, text, 0)
+        return
+    bounds = [m.start() for m in _MARKER_RE.finditer(text)]
+    if not bounds or bounds[0] != 0:
+        bounds.insert(0, 0)
+    bounds.append(len(text))
+    index = 0
+    for start, end in zip(bounds, bounds[1:]):
+        if text.startswith("...", start):
+            # An end marker closes the previous document; what follows it, if anything, is a new one.
+            newline = text.find("\n", start, end)
+            start = end if newline == -1 else newline + 1
+        piece = text[start:end]
+        if wanted(piece):
+            for document in _composed(source, start, piece, index):
+                yield document
+                index += 1
+        else:
+            index += _count(source, start, piece)
+
+
 def compose(source: Source) -> list[Node | None]:
-    """Every document of the stream, in order (an empty document is None or an empty scalar)."""
+    """Every document's root, composed (for callers that need whole documents)."""
+    return [document.root for document in documents(source)]
+
+
+def _count(source: Source, start: int, piece: str) -> int:
+    """How many documents a piece of text holds, parsed for syntax but not composed."""
     try:
-        return compose_text(source.text)
+        return sum(1 for event in _loader(pure=False).parse(piece) if isinstance(event, DocumentStartEvent))
+    except MarkedYAMLError:
+        # libyaml refuses some valid YAML (see compose_text): let the composer decide.
+        return sum(1 for _ in _composed(source, start, piece, 0))
+
+
+def _composed(source: Source, start: int, piece: str, index: int) -> Iterator[Document]:
+    try:
+        roots = compose_text(piece)
     except MarkedYAMLError as exc:
-        raise KmirrorError(_syntax_message(source, exc)) from None
+        raise KmirrorError(_syntax_message(source, start, exc)) from None
     except YAMLError as exc:
         raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
     except RecursionError:
         raise KmirrorError(f"{source.name}: invalid YAML: nesting is too deep") from None
+    for offset, root in enumerate(roots):
+        yield Document(index + offset, start, piece, root)
 
 
 def compose_text(text: str) -> list[Node | None]:
@@ -81,17 +147,36 @@ def compose_text(text: str) -> list[Node | None]:
     composer (same character offsets) gets a second try then.
     """
     try:
-        return list(YAML(typ="safe", pure=False).compose_all(text))
+        return list(_loader(pure=False).compose_all(text))
     except MarkedYAMLError as first:
         try:
-            return list(YAML(typ="safe", pure=True).compose_all(text))
+            return list(_loader(pure=True).compose_all(text))
         except YAMLError:
             raise first from None
 
 
-def _syntax_message(source: Source, exc: MarkedYAMLError) -> str:
+class _Resolver(VersionedResolver):
+    """ruamel.yaml's resolver, looking up the YAML version's tag table once per stream, not per scalar."""
+
+    _table: Any = None
+
+    @property
+    def versioned_resolver(self) -> Any:
+        if self._table is None:
+            self._table = VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
+        return self._table
+
+
+def _loader(pure: bool) -> YAML:
+    loader = YAML(typ="safe", pure=pure)
+    loader.Resolver = _Resolver
+    return loader
+
+
+def _syntax_message(source: Source, start: int, exc: MarkedYAMLError) -> str:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "syntax error"
     if mark is None:
         return f"{source.name}: invalid YAML: {problem}"
-    return f"{source.name}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}"
+    line, column = source.position(start + mark.index)
+    return f"{source.name}:{line}:{column}: invalid YAML: {problem}"

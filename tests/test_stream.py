@@ -1,0 +1,88 @@
+"""Documents composed piece by piece: same documents, same indices, same errors as the whole stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rewriter.errors import KmirrorError
+from rewriter.locate import locate, may_hold_images
+from rewriter.stream import decode, documents
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=[p.name for p in CORPUS_FILES])
+def test_prefilter_finds_exactly_what_the_full_locate_finds(path: Path) -> None:
+    source = decode(path.read_bytes(), path.name)
+    assert locate(documents(source, may_hold_images)) == locate(documents(source))
+
+
+STREAMS = {
+    "leading comment": "# c\n---\nimage: a\n",
+    "empty documents": "---\n# only a comment\n---\n---\nimage: a\n",
+    "end markers": "x: 1\n...\n# c\n---\nimage: a\n...\nimage: b\n",
+    "no markers": "image: a\n",
+    "trailing marker": "image: a\n---\n",
+    "marker with content": "--- {image: a}\n--- |\n  text\n---\nimage: b\n",
+    "directive": "%YAML 1.2\n---\nx: 1\n---\nimage: a\n",
+    "not a marker": "x: ---\n---x: 1\n---\nimage: a\n",
+    "crlf": "x: 1\r\n---\r\nimage: a\r\n",
+}
+
+
+@pytest.mark.parametrize("text", STREAMS.values(), ids=list(STREAMS))
+def test_document_indices_match_whole_stream_composition(text: str) -> None:
+    source = decode(text.encode(), "s.yaml")
+    whole = [(d.index, d.start + d.root.start_mark.index) for d in documents(source) if d.root is not None and d.root.value]
+    pieces = [(d.index, d.start + d.root.start_mark.index) for d in documents(source, lambda _: True) if d.root is not None and d.root.value]
+    assert pieces == whole
+    assert locate(documents(source, may_hold_images)) == locate(documents(source))
+
+
+def test_syntax_error_in_a_document_without_images_is_still_reported() -> None:
+    source = decode(b"image: a\n---\nkind: ConfigMap\ndata: [\n", "s.yaml")
+    with pytest.raises(KmirrorError, match=r"^s.yaml:5:1: invalid YAML"):
+        list(documents(source, may_hold_images))
+
+
+def test_syntax_error_position_is_in_stream_lines() -> None:
+    source = decode(b"a: 1\n---\nimage: nginx\nb: [\n", "s.yaml")
+    with pytest.raises(KmirrorError, match=r"^s.yaml:5:1: invalid YAML"):
+        list(documents(source, may_hold_images))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image: nginx\n",
+        "image:\n  nginx\n",
+        "- name: SIDECAR_IMAGE\n  value: busybox:1.36\n",
+        "args: [--engine-image, longhornio/engine:v1]\n",
+        "volumes: [{image: {reference: busybox}}]\n",
+        'a: "{\\"image\\": \\"busybox:1\\"}"\n',
+        "a: --reloader=quay.io/x/y:v1\n",
+        "url: docker://registry:5000/x:y\n",
+    ],
+)
+def test_prefilter_keeps_every_shape_locate_reads(text: str) -> None:
+    assert may_hold_images(text)
+    source = decode(text.encode(), "s.yaml")
+    assert locate(documents(source))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kind: CustomResourceDefinition\nspec:\n  image:\n    description: the container image\n    type: object\n",
+        "labels:\n  app.kubernetes.io/name: web\n",
+        "image: {}\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\n",
+    ],
+)
+def test_prefilter_skips_what_cannot_hold_images(text: str) -> None:
+    assert not may_hold_images(text)
+    source = decode(text.encode(), "s.yaml")
+    assert locate(documents(source)) == []
