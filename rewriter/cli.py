@@ -727,6 +727,35 @@ def _kustomize_images(outcomes: list[Outcome]) -> int:
     return EXIT_OK
 
 
+@app.command("init")
+def init_command(
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Start from this built-in preset (default: daocloud).", metavar="NAME")] = None,
+    registry: Annotated[Optional[str], typer.Option("--registry", help="Send the common public registries through your registry, one path per registry (docker.io -> HOST/docker.io).", metavar="HOST")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing .kmirror.yaml.")] = False,
+) -> None:
+    """Write a commented starter .kmirror.yaml in the current folder.
+
+    Example: kmirror init --registry harbor.example.com
+    """
+    from rewriter.config import CONFIG_NAME, parse_config
+    from rewriter.init import starter
+
+    text = starter(preset, registry)
+    notices = parse_config(text, CONFIG_NAME).notices  # what kmirror will say when it loads the file
+    target = Path.cwd() / CONFIG_NAME
+    try:
+        with open(target, "w" if force else "x", encoding="utf-8", newline="") as out:
+            out.write(text)
+    except FileExistsError:
+        raise KmirrorError(f"cannot write: {target}: it exists already (--force replaces it)") from None
+    except OSError as exc:
+        raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
+    for notice in notices:
+        _err(f"kmirror: {notice}")
+    _err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
+    raise typer.Exit(EXIT_OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
