@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewriter.errors import KmirrorError
-from rewriter.findings import Finding
+from rewriter.findings import NOT_ALLOWED, Finding
 from rewriter.plan import Image
 from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
 from rewriter.stream import Source
-
-#: Finding code: a mirrored reference whose source the mirror's allow-list does not cover.
-NOT_ALLOWED = "KM004"
 
 EXACT, ONE, ANY = "exact", "*", "**"
 

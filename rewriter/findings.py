@@ -3,6 +3,7 @@
 KM001  a reference on a blocked registry (error)
 KM002  a reference kmirror found but cannot rewrite safely (error)
 KM003  a rule gives an invalid reference for this image (error)
+KM004  a mirrored image that the mirror's allow-list does not cover (error)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rewriter.locate import Resource
 BLOCKED = "KM001"
 UNSAFE = "KM002"
 BAD_RESULT = "KM003"
+NOT_ALLOWED = "KM004"
 
 
 @dataclass(frozen=True)

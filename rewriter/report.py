@@ -23,7 +23,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
-from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
+from rewriter.findings import BAD_RESULT, BLOCKED, NOT_ALLOWED, UNSAFE, Finding
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
 
@@ -33,6 +33,7 @@ _RULES = (
     (BLOCKED, "BlockedRegistry", "Image reference on a blocked registry"),
     (UNSAFE, "UnsafeReference", "Image reference that cannot be rewritten safely"),
     (BAD_RESULT, "BadRuleResult", "Mirror rule gives an invalid image reference"),
+    (NOT_ALLOWED, "NotOnAllowList", "Mirrored image not on the mirror's allow-list"),
 )
 
 

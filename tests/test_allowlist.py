@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rewriter.allowlist import NOT_ALLOWED, parse_allowlist
+from rewriter.allowlist import parse_allowlist
+from rewriter.findings import NOT_ALLOWED
 from rewriter.cli import main
 from rewriter.errors import KmirrorError
 

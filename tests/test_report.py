@@ -254,7 +254,7 @@ def test_sarif_has_the_spec_structure_and_github_fields() -> None:
     assert driver["informationUri"] == "https://github.com/kmirror/kmirror"
     assert driver["version"] == version("kmirror")
     rules = driver["rules"]
-    assert [rule["id"] for rule in rules] == ["KM001", "KM002", "KM003"]
+    assert [rule["id"] for rule in rules] == ["KM001", "KM002", "KM003", "KM004"]
     results = run["results"]
     assert [r["ruleId"] for r in results] == ["KM001", "KM003", "KM002", "KM001"]
     assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
