@@ -90,8 +90,14 @@ def _report_problems(outcomes: list[Outcome]) -> None:
             _err(problem.text())
 
 
-def _strict_failures(outcomes: list[Outcome]) -> list[Finding]:
-    return [f for outcome in outcomes for f in outcome.findings(after_rewrite=True)]
+def _strict_refusal(outcomes: list[Outcome], consequence: str) -> bool:
+    """With --strict: print every finding left after rewriting (problems included, once) and say so."""
+    failures = [f for outcome in outcomes for f in outcome.findings(after_rewrite=True)]
+    for finding in failures:
+        _err(finding.text())
+    if failures:
+        _err(f"kmirror: {_count(len(failures), 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)")
+    return bool(failures)
 
 
 @app.callback(invoke_without_command=True)
@@ -117,14 +123,9 @@ def filter_stream(
 
 
 def _emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
+    if strict and _strict_refusal(outcomes, "nothing written"):
+        return EXIT_FINDINGS
     _report_problems(outcomes)
-    if strict:
-        failures = _strict_failures(outcomes)
-        if failures:
-            for finding in failures:
-                _err(finding.text())
-            _err(f"kmirror: {_count(len(failures), 'reference')} to blocked registries left; nothing written (--strict)")
-            return EXIT_FINDINGS
     _write("".join(outcome.output for outcome in outcomes))
     return EXIT_OK
 
@@ -150,12 +151,9 @@ def rewrite_command(
 def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, strict: bool) -> int:
     if not (write or check or diff):
         return _emit_rewritten(outcomes, strict)
-    _report_problems(outcomes)
-    if strict and (failures := _strict_failures(outcomes)):
-        for finding in failures:
-            _err(finding.text())
-        _err(f"kmirror: {_count(len(failures), 'reference')} to blocked registries left; no file changed (--strict)")
+    if strict and _strict_refusal(outcomes, "no file changed"):
         return EXIT_FINDINGS
+    _report_problems(outcomes)
     changed = [o for o in outcomes if o.changed]
     if diff:
         _write("".join(_diff(o) for o in changed))
@@ -612,43 +610,6 @@ def _save(name: str, text: str) -> None:
         raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
 
 
-@app.command("runtime-config")
-def runtime_config_command(
-    format: Annotated[str, typer.Option("--format", "-f", help="containerd-hosts, containerd-config, kind, k3s, crio, docker, talos or kubeadm.", metavar="FORMAT")],
-    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write the files under this folder (created if needed) instead of printing; containerd-hosts and kind need it.", metavar="DIR")] = None,
-    config: ConfigOption = None,
-    preset: PresetOption = None,
-) -> None:
-    """Write container runtime mirror configuration from the same rules (issue 10).
-
-    Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
-    """
-    from rewriter.runtime import MULTI_FILE, runtime_config
-
-    if output_dir is None and format in MULTI_FILE:
-        raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
-    result = runtime_config(_settings(config, preset), format)
-    for warning in result.warnings:
-        _err(f"kmirror: warning: {warning}")
-    if output_dir is None:
-        _write("".join(result.files.values()))
-    else:
-        _write_tree(Path(output_dir), result.files)
-        _err(f"wrote {len(result.files)} files under {output_dir}")
-    raise typer.Exit(EXIT_OK)
-
-
-def _write_tree(folder: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        target = folder / relative
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
-        except OSError as exc:
-            raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
-        write_atomic(str(target), text)
-
-
 @app.command("kustomize")
 def kustomize_command(
     directory: Annotated[str, typer.Argument(help="The kustomization's folder (or anything `kustomize build` accepts).", metavar="DIR")],
@@ -754,6 +715,43 @@ def init_command(
         _err(f"kmirror: {notice}")
     _err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
     raise typer.Exit(EXIT_OK)
+
+
+@app.command("runtime-config")
+def runtime_config_command(
+    format: Annotated[str, typer.Option("--format", "-f", help="containerd-hosts, containerd-config, kind, k3s, crio, docker, talos or kubeadm.", metavar="FORMAT")],
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write the files under this folder (created if needed) instead of printing; containerd-hosts and kind need it.", metavar="DIR")] = None,
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Write container runtime mirror configuration from the same rules (issue 10).
+
+    Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
+    """
+    from rewriter.runtime import MULTI_FILE, runtime_config
+
+    if output_dir is None and format in MULTI_FILE:
+        raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
+    result = runtime_config(_settings(config, preset), format)
+    for warning in result.warnings:
+        _err(f"kmirror: warning: {warning}")
+    if output_dir is None:
+        _write("".join(result.files.values()))
+    else:
+        _write_tree(Path(output_dir), result.files)
+        _err(f"wrote {len(result.files)} files under {output_dir}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _write_tree(folder: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        target = folder / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
+        except OSError as exc:
+            raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
+        write_atomic(str(target), text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

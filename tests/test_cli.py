@@ -319,3 +319,13 @@ def test_corpus_rewrite_then_check_with_same_rules(tmp_path: Path) -> None:
     copy.write_bytes(original.read_bytes())
     assert run("rewrite", "-w", "-c", str(rules), str(copy)).returncode == 0
     assert run("check", "-c", str(rules), str(copy)).returncode == 0
+
+
+def test_strict_reports_an_unrewritable_reference_once(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("mirrors: [{from: quay.io, to: quay.example.com}]\n")
+    escaped = b'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n      image: "quay.io/x/y:1\\u002e0"\n'
+    result = run("--config", "rules.yaml", "--strict", stdin=escaped, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, b"")
+    lines = result.stderr.decode().splitlines()
+    assert [line for line in lines if "KM002" in line] == [lines[0]]
+    assert lines[-1] == "kmirror: 1 reference left on blocked registries or not rewritable; nothing written (--strict)"
