@@ -13,17 +13,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import re
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from tools import tool
 
+from rewriter.report import INFORMATION_URI
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "fixtures" / "precommit"
 EXAMPLES = ROOT / "examples" / "ci"
 KMIRROR = str(Path(sys.executable).parent / "kmirror")
+GUIDE = ROOT / "docs" / "adopting.md"
 TEMPLATE = "charts/web/templates/deployment.yaml"
 TEMPLATE_NOTE = f"kmirror: note: skipped {TEMPLATE}: a Helm chart template, not YAML"
 BLOCKED_LINES = (
@@ -91,6 +97,13 @@ def try_repo(hook_repo: Path, hook: str, *args: str, cwd: Path, env: dict[str, s
     return pre_commit("try-repo", str(hook_repo), *([hook] if hook else []), *args, cwd=cwd, env=env)
 
 
+def guide_config() -> dict[str, Any]:
+    """The `.pre-commit-config.yaml` that docs/adopting.md tells users to write."""
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(), re.S) if b.startswith("repos:")]
+    config: dict[str, Any] = yaml.safe_load(block)
+    return config
+
+
 def _snapshot(repo: Path) -> dict[str, bytes]:
     return {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file() and ".git" not in p.parts}
 
@@ -145,9 +158,29 @@ def test_chart_templates_alone_pass_both_hooks_with_a_note(hook_repo: Path, targ
     assert (target / TEMPLATE).read_bytes() == (FIXTURE / "repo" / TEMPLATE).read_bytes()
 
 
+def test_guide_config_names_this_release_and_both_hooks() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    [repo] = guide_config()["repos"]
+    assert (repo["repo"], repo["rev"]) == (INFORMATION_URI, f"v{version}")
+    assert [hook["id"] for hook in repo["hooks"]] == ["kmirror", "kmirror-check"]
+
+
+def test_guide_first_steps(target: Path, env: dict[str, str]) -> None:
+    def kmirror(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([KMIRROR, *args], cwd=target, env=env, capture_output=True, text=True, timeout=60)
+
+    explain = kmirror("explain", "nginx:1.25")
+    assert explain.returncode == 0 and "mirrored:   harbor.example.com/docker.io/library/nginx:1.25" in explain.stdout
+    check = kmirror("check", "deploy/")
+    assert check.returncode == 1 and "3 problems in 1 file (3 files checked)" in check.stdout
+    diff = kmirror("rewrite", "--diff", "deploy/")
+    assert diff.returncode == 0 and "+          image: harbor.example.com/docker.io/library/nginx:1.25" in diff.stdout
+
+
 def test_commit_is_stopped_until_the_rewritten_files_are_added(hook_repo: Path, target: Path, env: dict[str, str]) -> None:
+    config = guide_config()
     rev = _git("rev-parse", "HEAD", cwd=hook_repo, env=env).strip()
-    config = {"repos": [{"repo": str(hook_repo), "rev": rev, "hooks": [{"id": "kmirror"}, {"id": "kmirror-check"}]}]}
+    config["repos"][0].update(repo=str(hook_repo), rev=rev)  # this checkout instead of the published release
     (target / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
     _git("add", "-A", cwd=target, env=env)
     installed = pre_commit("install", cwd=target, env=env)
