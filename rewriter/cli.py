@@ -724,7 +724,7 @@ def runtime_config_command(
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
-    """Write container runtime mirror configuration from the same rules (issue 10).
+    """Write container runtime mirror configuration from the same rules.
 
     Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
     """
