@@ -208,7 +208,18 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.startswith(b"kmirror ")
 
 
-@pytest.mark.parametrize("command", [[], ["rewrite"], ["check"], ["images"], ["explain"], ["presets"]])
+COMMANDS = [
+    "rewrite", "check", "images", "explain", "presets", "verify", "sync", "helm", "chart",
+    "kustomize", "install-kustomize-plugin", "init", "runtime-config",
+]
+
+
+def test_every_command_is_listed_in_help() -> None:
+    listed = run("--help").stdout.decode()
+    assert all(f"  {name} " in listed for name in COMMANDS)
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
 def test_help_has_summary_and_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0
@@ -329,3 +340,19 @@ def test_strict_reports_an_unrewritable_reference_once(tmp_path: Path) -> None:
     lines = result.stderr.decode().splitlines()
     assert [line for line in lines if "KM002" in line] == [lines[0]]
     assert lines[-1] == "kmirror: 1 reference left on blocked registries or not rewritable; nothing written (--strict)"
+
+
+def test_internal_error_exits_3_with_a_short_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # The one error boundary: an exception kmirror did not expect (a bug) becomes exit 3.
+    from rewriter import cli
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(cli, "_explain", broken)
+    assert cli.main(["explain", "--preset", "daocloud", "nginx"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "kmirror: internal error: RuntimeError: simulated bug (run with --debug for a traceback)"
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        cli.main(["--debug", "explain", "--preset", "daocloud", "nginx"])
