@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -15,7 +16,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 def is_chart_template(path: Path) -> bool:
     """True for a file under a Helm chart's `templates/` folder (Go templates, not YAML)."""
-    for folder in path.resolve().parents:
+    for folder in _real(path).parents:
         if folder.name == "templates" and (folder.parent / "Chart.yaml").is_file():
             return True
     return False
@@ -60,9 +61,17 @@ def read(name: str) -> bytes:
         raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
 
 
+def _real(path: str | Path) -> Path:
+    """`path` with every symbolic link followed; a loop is left for the next read or write to report.
+
+    (`Path.resolve` raises RuntimeError on a loop before Python 3.13, an error with no place in kmirror.)
+    """
+    return Path(os.path.realpath(path))
+
+
 def check_writable(name: str) -> None:
     """Raise KmirrorError unless file `name` may be replaced (checked before any file is written)."""
-    path = Path(name).resolve()
+    path = _real(name)
     # No write bit at all means "do not change me", even for root (who os.access lets through).
     if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
         raise KmirrorError(f"cannot write: {name}: permission denied (read-only file)")
@@ -71,14 +80,16 @@ def check_writable(name: str) -> None:
 
 
 def write_atomic(name: str, text: str) -> None:
-    """Replace file `name` with `text` (UTF-8, newlines as given), keeping its mode.
+    """Replace file `name` with `text` (UTF-8, newlines as given), keeping its mode, owner and group.
 
     The new content goes to a temporary file in the same folder, which then replaces
-    the original in one rename: readers see the old file or the new one, never half.
+    the original in one rename: readers see the old file or the new one, never half,
+    and a failure at any point leaves the original as it was. A symbolic link is
+    followed (the file it points to is replaced, the link stays); a hard link is broken.
     """
-    path = Path(name).resolve()  # a symbolic link: rewrite the file it points to, keep the link
+    path = _real(name)
     try:
-        mode = path.stat().st_mode & 0o7777
+        status = path.stat()
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
     except OSError as exc:
         raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
@@ -86,8 +97,9 @@ def write_atomic(name: str, text: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
             out.flush()
+            _keep_owner(out.fileno(), status)
+            os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
             os.fsync(out.fileno())
-        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
@@ -95,3 +107,28 @@ def write_atomic(name: str, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _keep_owner(handle: int, status: os.stat_result) -> None:
+    """Give the new file the old one's owner and group, when this user may (root, or a member of the group)."""
+    if (status.st_uid, status.st_gid) == (os.geteuid(), os.getegid()):
+        return
+    try:
+        os.fchown(handle, status.st_uid, status.st_gid)
+    except PermissionError:  # not root: the file becomes ours, as with any editor that saves by renaming
+        with contextlib.suppress(PermissionError):
+            os.fchown(handle, -1, status.st_gid)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable: without this, a crash may bring the old file back.
+
+    Best effort: the file is already replaced, and some file systems cannot sync a folder.
+    """
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
