@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from rewriter.errors import KmirrorError
 
 STDIN = "-"
 YAML_SUFFIXES = (".yaml", ".yml")
+_TERMINATION = {signal.SIGTERM, signal.SIGHUP}
 
 
 def is_chart_template(path: Path) -> bool:
@@ -88,26 +91,40 @@ def write_atomic(name: str, text: str) -> None:
     followed (the file it points to is replaced, the link stays); a hard link is broken.
     """
     path = _real(name)
-    try:
-        status = path.stat()
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
-    except OSError as exc:
-        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            _keep_owner(out.fileno(), status)
-            os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with _termination_held():
+        try:
+            status = path.stat()
+            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
+        except OSError as exc:
+            raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+                out.flush()
+                _keep_owner(out.fileno(), status)
+                os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) included
+            Path(temporary).unlink(missing_ok=True)
+            raise
     _sync_folder(path.parent)
+
+
+@contextlib.contextmanager
+def _termination_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGHUP while a temporary file exists; one sent meanwhile ends kmirror after the rename.
+
+    Their default action kills the process at once, with no chance to remove the temporary file.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATION)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _keep_owner(handle: int, status: os.stat_result) -> None:

@@ -1,0 +1,141 @@
+"""kmirror as a process among others: closed pipes, Ctrl-C, termination.
+
+- A reader that goes away (`kmirror ... | head -1`) ends kmirror quietly, exit 0.
+- SIGINT (Ctrl-C) exits 130 with no traceback and nothing half-written on stdout.
+- SIGINT or SIGTERM during `rewrite -w` leaves every file old or new and no temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+KMIRROR = str(Path(sys.executable).parent / "kmirror")
+RULES = "mirrors:\n  - {from: docker.io, to: hub.example.com}\n  - {from: quay.io, to: quay.example.com}\n"
+POD = b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: nginx:1.25\n  - image: quay.io/a/b:1\n"
+REWRITTEN = POD.replace(b"nginx", b"hub.example.com/library/nginx").replace(b"quay.io/", b"quay.example.com/")
+
+
+def environment() -> dict[str, str]:
+    """The test's environment without a rules file or CI format chosen for kmirror."""
+    return {k: v for k, v in os.environ.items() if k not in ("KMIRROR_CONFIG", "GITHUB_ACTIONS")}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder with the rules file and a stream far larger than a pipe's buffer."""
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "big.yaml").write_bytes(b"---\n".join([POD] * 5_000))
+    return tmp_path
+
+
+# A closed pipe
+
+HEAD_COMMANDS = {
+    "filter": "kmirror < big.yaml",
+    "rewrite": "kmirror rewrite big.yaml",
+    "diff": "kmirror rewrite --diff big.yaml",
+    "check": "kmirror check -c blocked.yaml big.yaml",
+    "check-json": "kmirror check -c blocked.yaml --format json big.yaml",
+    "images": "kmirror images big.yaml",
+    "images-csv": "kmirror images --format csv big.yaml",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_COMMANDS))
+def test_a_reader_that_goes_away_ends_kmirror_quietly(folder: Path, name: str) -> None:
+    (folder / "blocked.yaml").write_text("blocked: [docker.io]\n")
+    command = HEAD_COMMANDS[name].replace("kmirror", KMIRROR, 1)
+    script = f"{command} | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, cwd=folder, env=environment(), timeout=120)
+    assert result.stderr == b""
+    assert result.stdout.strip() in (b"0", b"1")  # 1: `check` found references before its reader left
+
+
+# Ctrl-C
+
+
+def _blocked_reading_stdin(pid: int) -> bool:
+    # /proc/PID/syscall: the number of the system call it sleeps in, then its arguments (read is 0 on x86-64, fd 0).
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[:2] == ["0", "0x0"]
+    except OSError:
+        return False
+
+
+def test_sigint_while_waiting_for_input_exits_130_without_a_trace(folder: Path) -> None:
+    reader, writer = os.pipe()  # standard input that never closes
+    process = subprocess.Popen([KMIRROR], stdin=reader, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=environment())
+    os.close(reader)
+    try:
+        deadline = time.monotonic() + 30
+        while not _blocked_reading_stdin(process.pid):
+            assert time.monotonic() < deadline, "kmirror never started reading standard input"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        os.close(writer)
+    assert process.returncode == 130
+    assert out == b""
+    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err
+
+
+@pytest.mark.parametrize("delay", [0.2, 1.0])
+def test_sigint_while_rewriting_exits_130_and_writes_nothing(folder: Path, delay: float) -> None:
+    (folder / "bigger.yaml").write_bytes(b"---\n".join([POD] * 20_000))  # a few seconds' work
+    with (folder / "bigger.yaml").open("rb") as stream:
+        process = subprocess.Popen([KMIRROR], stdin=stream, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=environment())
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert out == b""  # all or nothing: no half stream for `kubectl apply`
+    assert b"Traceback" not in err
+
+
+# Interrupted in-place rewrites
+
+
+def _interrupt_rewrite(folder: Path, sig: signal.Signals) -> tuple[int, list[Path]]:
+    """Start `rewrite -w` on many files, send `sig` once the first file is written; return the exit code and files."""
+    work = folder / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    padded = POD + b"# padding\n" * 20_000  # large files: fsync takes a while, the window is wide
+    files = [work / f"p{i:03}.yaml" for i in range(150)]
+    for file in files:
+        file.write_bytes(padded)
+    process = subprocess.Popen([KMIRROR, "rewrite", "-w", "-c", "../.kmirror.yaml", "."], cwd=work, stderr=subprocess.PIPE, env=environment())
+    deadline = time.monotonic() + 60
+    while files[0].read_bytes()[: len(REWRITTEN)] != REWRITTEN:
+        assert time.monotonic() < deadline and process.poll() is None, "kmirror did not start writing"
+        time.sleep(0.001)
+    time.sleep(0.03)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert b"Traceback" not in err
+    for file in files:
+        assert file.read_bytes() in (padded, REWRITTEN + b"# padding\n" * 20_000)
+    return process.returncode, [p for p in work.iterdir() if p.name.endswith(".kmirror")]
+
+
+def test_sigint_during_in_place_rewrite_leaves_whole_files_and_no_temporary_file(folder: Path) -> None:
+    for _ in range(3):
+        code, leftovers = _interrupt_rewrite(folder, signal.SIGINT)
+        assert code in (0, 130)
+        assert leftovers == []
+
+
+def test_sigterm_during_in_place_rewrite_leaves_whole_files_and_no_temporary_file(folder: Path) -> None:
+    for _ in range(5):
+        code, leftovers = _interrupt_rewrite(folder, signal.SIGTERM)
+        assert code in (0, -signal.SIGTERM)
+        assert leftovers == []
