@@ -14,7 +14,7 @@ from rewriter.errors import KmirrorError
 
 STDIN = "-"
 YAML_SUFFIXES = (".yaml", ".yml")
-_TERMINATION = {signal.SIGTERM, signal.SIGHUP}
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def is_chart_template(path: Path) -> bool:
@@ -91,7 +91,7 @@ def write_atomic(name: str, text: str) -> None:
     followed (the file it points to is replaced, the link stays); a hard link is broken.
     """
     path = _real(name)
-    with _termination_held():
+    with _signals_held():
         try:
             status = path.stat()
             handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
@@ -108,19 +108,21 @@ def write_atomic(name: str, text: str) -> None:
         except OSError as exc:
             Path(temporary).unlink(missing_ok=True)
             raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
-        except BaseException:  # Ctrl-C (KeyboardInterrupt) included
+        except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     _sync_folder(path.parent)
 
 
 @contextlib.contextmanager
-def _termination_held() -> Iterator[None]:
-    """Hold SIGTERM and SIGHUP while a temporary file exists; one sent meanwhile ends kmirror after the rename.
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP while a temporary file exists; one sent meanwhile lands after the rename.
 
-    Their default action kills the process at once, with no chance to remove the temporary file.
+    SIGTERM's and SIGHUP's default action kills the process with no chance to remove the
+    temporary file, and Ctrl-C's KeyboardInterrupt may come between creating it and the
+    `try` that removes it.
     """
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATION)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
     try:
         yield
     finally:
