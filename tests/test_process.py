@@ -139,3 +139,48 @@ def test_sigterm_during_in_place_rewrite_leaves_whole_files_and_no_temporary_fil
         code, leftovers = _interrupt_rewrite(folder, signal.SIGTERM)
         assert code in (0, -signal.SIGTERM)
         assert leftovers == []
+
+
+# No network unless asked: an audit hook sees every socket kmirror opens or resolves.
+
+AUDITED = """
+import sys
+def refuse(event, args):
+    if event.startswith("socket.") and event != "socket.__new__":
+        sys.stderr.write(f"NETWORK {event} {args!r}\\n")
+sys.addaudithook(refuse)
+from rewriter.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+OFFLINE = {
+    "filter": ([], True),
+    "rewrite": (["rewrite", "pod.yaml"], False),
+    "rewrite-w": (["rewrite", "-w", "pod.yaml"], False),
+    "check": (["check", "--format", "sarif", "pod.yaml"], False),
+    "images": (["images", "--format", "json", "pod.yaml"], False),
+    "explain": (["explain", "quay.io/a/b:1"], False),
+    "presets": (["presets"], False),
+    "runtime-config": (["runtime-config", "--format", "containerd-config"], False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFLINE))
+def test_commands_that_need_no_network_open_no_socket(folder: Path, name: str) -> None:
+    args, stdin = OFFLINE[name]
+    (folder / "pod.yaml").write_bytes(POD)
+    result = subprocess.run(
+        [sys.executable, "-c", AUDITED, *args], input=POD if stdin else b"", capture_output=True, cwd=folder, env=environment(), timeout=60
+    )
+    assert result.returncode in (0, 1), result.stderr
+    assert b"NETWORK" not in result.stderr
+
+
+def test_the_audit_hook_sees_a_registry_request(folder: Path) -> None:
+    # The positive control: `verify` asks the mirror (a closed port on this machine).
+    (folder / "pod.yaml").write_bytes(POD)
+    (folder / "local.yaml").write_text("mirrors: [{from: docker.io, to: '127.0.0.1:9/hub'}]\n")
+    result = subprocess.run(
+        [sys.executable, "-c", AUDITED, "verify", "-c", "local.yaml", "--plain-http", "pod.yaml"], capture_output=True, cwd=folder, env=environment(), timeout=60
+    )
+    assert b"NETWORK socket.connect" in result.stderr
