@@ -4,6 +4,7 @@ Policy, stated in docs/guarantees.md and tested here:
 - each file is replaced in one rename: a reader sees the old file or the new one, never half;
 - every file is checked for write permission before the first one is written;
 - a symbolic link is followed: the file it points to is rewritten and the link stays a link;
+  links to folders are followed only when named, not while walking a folder;
 - a hard link is broken: the named path gets the new file, other names keep the old one;
 - mode bits, owner and group are kept (owner and group when the user may set them).
 """
@@ -170,6 +171,21 @@ def test_broken_symbolic_links_fail_cleanly(folder: Path, make: object, fragment
     assert result.returncode == 2
     assert result.stderr.decode().splitlines() == [f"kmirror: error: {fragment}"]
     assert (folder / "pod.yaml").read_bytes() == POD
+
+
+def test_links_to_folders_are_not_followed_when_walking_a_folder(folder: Path) -> None:
+    elsewhere = folder / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pod.yaml").write_bytes(POD)
+    tree = folder / "tree"
+    tree.mkdir()
+    (tree / "linked").symlink_to(elsewhere)
+    (tree / "own.yaml").write_bytes(POD)
+    assert run("rewrite", "-w", "tree", cwd=folder).returncode == 0
+    assert (tree / "own.yaml").read_bytes() == REWRITTEN
+    assert (elsewhere / "pod.yaml").read_bytes() == POD
+    assert run("rewrite", "-w", "tree/linked", cwd=folder).returncode == 0  # named on the command line: followed
+    assert (elsewhere / "pod.yaml").read_bytes() == REWRITTEN
 
 
 def test_hard_link_is_broken_the_other_name_keeps_the_old_file(folder: Path) -> None:
