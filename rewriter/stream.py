@@ -85,9 +85,10 @@ _DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
 def documents(source: Source, wanted: Callable[[str], bool] | None = None) -> Iterator[Document]:
     """The stream's documents in order, composed one piece of text at a time.
 
-    With `wanted`, a piece of text between document markers that `wanted` refuses is only
-    parsed, for syntax errors and to count its documents: it is not composed or yielded. A stream with directives
-    (`%YAML`, `%TAG`) is composed whole, since directives belong to the next document.
+    With `wanted`, pieces of text between document markers that `wanted` refuses are only
+    parsed (consecutive ones together), for syntax errors and to count their documents:
+    they are not composed or yielded. A stream with directives (`%YAML`, `%TAG`) is
+    composed whole, since directives belong to the next document.
     """
     text = source.text
     if wanted is None or _DIRECTIVE_RE.search(text):
@@ -98,18 +99,24 @@ def documents(source: Source, wanted: Callable[[str], bool] | None = None) -> It
         bounds.insert(0, 0)
     bounds.append(len(text))
     index = 0
+    refused: int | None = None  # where the current run of refused pieces starts
     for start, end in zip(bounds, bounds[1:]):
         if text.startswith("...", start):
             # An end marker closes the previous document; what follows it, if anything, is a new one.
             newline = text.find("\n", start, end)
             start = end if newline == -1 else newline + 1
         piece = text[start:end]
-        if wanted(piece):
-            for document in _composed(source, start, piece, index):
-                yield document
-                index += 1
-        else:
-            index += _count(source, start, piece)
+        if not wanted(piece):
+            refused = start if refused is None else refused
+            continue
+        if refused is not None:
+            index += _count(source, refused, text[refused:start])
+            refused = None
+        for document in _composed(source, start, piece, index):
+            yield document
+            index += 1
+    if refused is not None:
+        _count(source, refused, text[refused:])
 
 
 def compose(source: Source) -> list[Node | None]:
