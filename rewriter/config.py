@@ -84,6 +84,8 @@ class _Doc:
             raise KmirrorError(f"{where}: invalid YAML: {exc.problem}") from None
         except YAMLError as exc:
             raise KmirrorError(f"{name}: invalid YAML: {exc}") from None
+        except RecursionError:
+            raise KmirrorError(f"{name}: invalid YAML: nesting is too deep for a rules file") from None
 
     def fail(self, key: str, why: str, node: Node | None) -> KmirrorError:
         line = f", line {node.start_mark.line + 1}" if node is not None else ""

@@ -21,6 +21,7 @@ never reported. Collections reached through aliases are visited once.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -36,21 +37,24 @@ from rewriter.stream import Document, compose_text
 STR_TAG = "tag:yaml.org,2002:str"
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
 _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
-_IMAGE_FLAG_RE = re.compile(r"--?([\w-]*image[\w-]*)=([^\s\"',;]+)", re.ASCII | re.IGNORECASE)
+_FLAG_RE = re.compile(r"(?<![^\s\"',;\[])(--?[\w-]++)=([^\s\"',;]+)", re.ASCII)  # -name=value, one word
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 _EMBEDDED_DEPTH = 2
 _Q = r"""\\?["']?"""  # a key's closing quote, possibly escaped inside a quoted JSON string
+# Keys, names and flags longer than this are not taken for image names (by the prefilter nor by
+# locate): bounding the patterns keeps the prefilter linear on hostile input like `imageimage...`.
+_KEY_MAX = 512
 # The prefilter's patterns run on lower-cased text, each only when its keyword occurs at all.
 _IMAGE_KEY_RE = re.compile(
-    rf"image[\w.-]*{_Q}[ \t]*:[ \t]*(?!\{{\s*\}})[^\s#]"  # image: VALUE (not an empty {})
-    rf"|image[\w.-]*{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*"
+    rf"image[\w.-]{{0,{_KEY_MAX}}}+{_Q}[ \t]*:[ \t]*(?!\{{\s*\}})[^\s#]"  # image: VALUE (not an empty {})
+    rf"|image[\w.-]{{0,{_KEY_MAX}}}+{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*"
     r"[ \t]*(?!- )[^\s#](?![^\n]*:(?:[ \t]|\r?$))",  # image:\n  VALUE (a scalar, not a mapping)
     re.MULTILINE,
 )
-_IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]*image")  # name: SOME_IMAGE
-_IMAGE_FLAG_TEXT_RE = re.compile(r"(?<![\w-])--?[\w-]*image")  # --engine-image, -shell-image=...
+_IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image")  # name: SOME_IMAGE
+_IMAGE_FLAG_TEXT_RE = re.compile(rf"(?<![\w-])--?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=...
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
-_QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-/:@\[\]]*[:@]\w", re.ASCII)  # registry/path:tag, path@digest
+_QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
 
@@ -134,6 +138,8 @@ def format_key(path: str, key: str) -> str:
 
 
 def _is_image_name(name: str) -> bool:
+    if len(name) > _KEY_MAX:
+        return False
     lowered = name.lower()
     return "image" in lowered and not any(word in lowered for word in _NOT_AN_IMAGE)
 
@@ -198,6 +204,7 @@ class _Walker:
         self.host = host
         self.base = base
         self.seen: set[int] = set()
+        self.mappers: dict[int, Callable[[int, str], int | None]] = {}
         self.level = 0
 
     def node(self, node: Node, path: str, keys: tuple[str, ...], resource: Resource, key: str | None) -> None:
@@ -311,7 +318,13 @@ class _Walker:
         return self.host.start if self.host is not None else self.base + node.start_mark.index
 
     def _mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
-        """Map an offset in the scalar's value to an offset in this walker's text."""
+        """Map an offset in the scalar's value to an offset in this walker's text (one per scalar)."""
+        mapper = self.mappers.get(id(node))
+        if mapper is None:
+            mapper = self.mappers[id(node)] = self._new_mapper(node)
+        return mapper
+
+    def _new_mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
         begin: int = node.start_mark.index
         end: int = node.end_mark.index
         if node.style in ("|", ">"):
@@ -320,13 +333,40 @@ class _Walker:
         value: str = node.value
         span = self.text[begin:end]
 
-        def mapper(offset: int, token: str) -> int | None:
+        # The k-th occurrence of a token in the value is the k-th in the text when both hold it
+        # equally often; otherwise escapes or folding changed it and it is not edited (KM002).
+        # Whole tokens are counted in one pass over each side; parts of tokens one by one.
+        runs: list[dict[str, list[int]]] = []
+
+        @functools.cache
+        def positions(token: str) -> tuple[dict[int, int], bool]:
+            if not runs:
+                runs.extend((_runs(value), _runs(span)))
+            in_value, in_span = runs[0].get(token), runs[1].get(token, [])
+            if in_value is None:
+                in_value, in_span = _occurrences(value, token), _occurrences(span, token)
+            return dict(zip(in_value, in_span)), len(in_value) == len(in_span)
+
+        @functools.cache
+        def part_positions(token: str) -> tuple[dict[int, int], bool]:
             in_value, in_span = _occurrences(value, token), _occurrences(span, token)
-            if len(in_value) != len(in_span):
-                return None
-            return begin + in_span[in_value.index(offset)]
+            return dict(zip(in_value, in_span)), len(in_value) == len(in_span)
+
+        def mapper(offset: int, token: str) -> int | None:
+            pairs, consistent = positions(token)
+            if consistent and offset not in pairs:  # a part of a longer run (`docker://REF`)
+                pairs, consistent = part_positions(token)
+            return begin + pairs[offset] if consistent else None
 
         return mapper
+
+
+def _runs(text: str) -> dict[str, list[int]]:
+    """Where each maximal run of reference characters starts in `text`, by run."""
+    found: dict[str, list[int]] = {}
+    for match in _TOKEN_RE.finditer(text):
+        found.setdefault(match.group(), []).append(match.start())
+    return found
 
 
 def _occurrences(text: str, token: str) -> list[int]:
@@ -348,9 +388,10 @@ def _is_image_flag(item: str) -> bool:
 
 def _tokens(value: str) -> Iterator[tuple[int, str]]:
     """References inside free text: `--*image*=REF`, qualified references, `docker://REF`."""
-    for match in _IMAGE_FLAG_RE.finditer(value):
-        if _is_image_name(match.group(1)) and _whole(match.group(2)) is not None:
-            yield match.start(2), match.group(2)
+    if "=" in value and "image" in value.lower():
+        for match in _FLAG_RE.finditer(value):
+            if _is_image_name(match.group(1)) and _whole(match.group(2)) is not None:
+                yield match.start(2), match.group(2)
     if "/" not in value or (":" not in value and "@" not in value):
         return
     for match in _TOKEN_RE.finditer(value):

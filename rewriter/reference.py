@@ -75,11 +75,14 @@ class ImageRef:
 
     @property
     def registry(self) -> str:
-        """The registry host, lower-cased, with Docker Hub's aliases folded to docker.io."""
+        """The registry host, lower-cased (unless only its case makes it a host), Docker Hub's aliases folded."""
         if self.domain is None:
             return DOCKER_HUB
         lowered = self.domain.lower()
-        return DOCKER_HUB if lowered in DOCKER_HUB_ALIASES else lowered
+        if lowered in DOCKER_HUB_ALIASES:
+            return DOCKER_HUB
+        # A host recognised only by its upper case (`J/app`) keeps it: lower-cased it would read as Docker Hub.
+        return lowered if ("." in lowered or ":" in lowered or lowered == "localhost") else self.domain
 
     @property
     def repository(self) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import bisect
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.events import DocumentStartEvent
 from ruamel.yaml.nodes import Node
 from ruamel.yaml.resolver import VersionedResolver
@@ -22,6 +23,8 @@ from ruamel.yaml.resolver import VersionedResolver
 from rewriter.errors import KmirrorError
 
 BOM = "\ufeff"
+# Characters YAML forbids anywhere in a stream (outside c-printable); NUL is refused earlier as binary.
+_FORBIDDEN_RE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,13 @@ def decode(data: bytes, name: str) -> Source:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise KmirrorError(f"{name}: cannot read: invalid UTF-8 at byte {exc.start}") from None
-    if text.startswith(BOM):
-        return Source(name, text[1:], bom=True)
-    return Source(name, text)
+    source = Source(name, text[1:], bom=True) if text.startswith(BOM) else Source(name, text)
+    forbidden = _FORBIDDEN_RE.search(source.text)
+    if forbidden:
+        line, column = source.position(forbidden.start())
+        code = f"U+{ord(forbidden.group()):04X}"
+        raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: control character {code} is not allowed in YAML")
+    return source
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,8 @@ def _count(source: Source, start: int, piece: str) -> int:
     except MarkedYAMLError:
         # libyaml refuses some valid YAML (see compose_text): let the composer decide.
         return sum(1 for _ in _composed(source, start, piece, 0))
+    except YAMLError as exc:
+        raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
 
 
 def _composed(source: Source, start: int, piece: str, index: int) -> Iterator[Document]:
@@ -153,12 +162,19 @@ def compose_text(text: str) -> list[Node | None]:
     scalar of a flow collection (`args: [--x-image, quay.io/a:b]`); the pure-Python
     composer (same character offsets) gets a second try then.
     """
+    with warnings.catch_warnings():
+        # A re-used anchor name is valid YAML (an alias means the latest node with that name).
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        return _compose_quietly(text)
+
+
+def _compose_quietly(text: str) -> list[Node | None]:
     try:
         return list(_loader(pure=False).compose_all(text))
     except MarkedYAMLError as first:
         try:
             return list(_loader(pure=True).compose_all(text))
-        except YAMLError:
+        except Exception:  # the pure composer has its own ways to fail; libyaml's error is the one to show
             raise first from None
 
 
@@ -170,7 +186,10 @@ class _Resolver(VersionedResolver):
     @property
     def versioned_resolver(self) -> Any:
         if self._table is None:
-            self._table = VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
+            try:
+                self._table = VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
+            except KeyError as exc:
+                raise YAMLError(f"unsupported YAML version {exc} in a %YAML directive") from None
         return self._table
 
 

@@ -47,7 +47,7 @@ VALID: list[tuple[str, str, str, str, str | None, str | None, str]] = [
     ("k8s-gcr-single", "k8s.gcr.io/kube-proxy:v1.15.5", "k8s.gcr.io", "kube-proxy", "v1.15.5", None, "k8s.gcr.io/kube-proxy:v1.15.5"),
     ("quay-two-components", "quay.io/prometheus/node-exporter:v0.18.1", "quay.io", "prometheus/node-exporter", "v0.18.1", None, "quay.io/prometheus/node-exporter:v0.18.1"),
     ("registry-host-upper-case", "GCR.IO/foo", "gcr.io", "foo", None, None, "gcr.io/foo"),
-    ("upper-case-first-is-domain", "Foo/bar", "foo", "bar", None, None, "foo/bar"),
+    ("upper-case-first-is-domain", "Foo/bar", "Foo", "bar", None, None, "Foo/bar"),
     ("localhost-domain", "localhost/foo", "localhost", "foo", None, None, "localhost/foo"),
     ("localhost-port", "localhost:5000/foo/bar:tag", "localhost:5000", "foo/bar", "tag", None, "localhost:5000/foo/bar:tag"),
     ("host-port-no-dot", "registry:5000/kubevirt/cirros-container-disk-demo:devel", "registry:5000", "kubevirt/cirros-container-disk-demo", "devel", None, "registry:5000/kubevirt/cirros-container-disk-demo:devel"),
