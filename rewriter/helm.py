@@ -9,6 +9,7 @@ pyhelm3 is imported on first use: the command line must start fast without it.
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 import shlex
 import shutil
@@ -95,5 +96,39 @@ def _run(helm: str, args: list[str]) -> bytes:
 
 def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> str:
     shown = stderr.decode("utf-8", "replace").rstrip() or "(no error output)"
+    for secret in _secrets(args):  # helm may repeat what it was given
+        shown = shown.replace(secret, "***")
+    shown = _URL_USER_RE.sub("***@", shown)
     indented = "\n".join("    " + line for line in shown.splitlines())
-    return f"helm failed: {shlex.join([helm, *args])}: exit code {code}:\n{indented}"
+    return f"helm failed: {shlex.join([helm, *_redacted(args)])}: exit code {code}:\n{indented}"
+
+
+_SECRET_OPTIONS = ("--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--password", "--username")
+_URL_USER_RE = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _secrets(args: list[str]) -> list[str]:
+    """The values in `args` that `_redacted` hides, longest first, and every URL's user part."""
+    found = [m.group()[:-1] for arg in args for m in _URL_USER_RE.finditer(arg)]
+    for before, arg in zip(["", *args], args):
+        option, equals, value = arg.partition("=")
+        if before in _SECRET_OPTIONS and not arg.startswith("-"):
+            found.append(value if before.startswith("--set") and equals else arg)
+        elif equals and option in _SECRET_OPTIONS:
+            found.append(value)
+    return sorted((f for f in found if len(f) >= 4), key=len, reverse=True)
+
+
+def _redacted(args: list[str]) -> list[str]:
+    """`args` fit to print: values given with --set* and credentials removed (they may be secrets)."""
+    shown: list[str] = []
+    for arg in args:
+        option, equals, _ = arg.partition("=")
+        if shown and shown[-1] in _SECRET_OPTIONS and not arg.startswith("-"):
+            key = arg.partition("=")[0] if shown[-1].startswith("--set") else ""
+            shown.append(f"{key}=***" if key else "***")
+        elif equals and option in _SECRET_OPTIONS:
+            shown.append(f"{option}=***")
+        else:
+            shown.append(_URL_USER_RE.sub("***@", arg))
+    return shown

@@ -416,3 +416,15 @@ def test_deep_rules_file_is_a_clean_error(folder: Path) -> None:
     (folder / "hostile.yaml").write_text("mirrors: " + "[" * 10_000 + "]" * 10_000 + "\n")
     run = kmirror("-c", "hostile.yaml", stdin=b"image: nginx\n", cwd=folder, seconds=30, megabytes=500)
     assert_clean_error(run, "hostile.yaml")
+
+
+def test_helm_failure_does_not_show_secrets(folder: Path) -> None:
+    from tools import tool
+
+    run = kmirror(
+        "helm", "./no-such-chart", "--helm", tool("helm4"), "--set", "db.password=S3cret-pa55",
+        "--repo", "https://user:T0ken-x@charts.example.invalid", cwd=folder, seconds=60, megabytes=300,
+    )
+    assert run.returncode == 2
+    assert b"helm failed:" in run.stderr
+    assert b"S3cret-pa55" not in run.stderr and b"T0ken-x" not in run.stderr
