@@ -26,7 +26,7 @@ def is_chart_template(path: Path) -> bool:
 
 
 def expand(paths: list[str]) -> tuple[list[str], list[str]]:
-    """YAML files named by `paths` (folders recursed, hidden folders skipped) and notes on skipped ones."""
+    """YAML files named by `paths` (folders recursed; hidden files and folders skipped) and notes on skipped ones."""
     files: list[str] = []
     notes: list[str] = []
     for given in paths:
@@ -40,7 +40,7 @@ def expand(paths: list[str]) -> tuple[list[str], list[str]]:
         for root, dirs, names in os.walk(path):
             here = Path(root)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _templates_of_chart(here, d))
-            files.extend(str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES))
+            files.extend(str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES) and not n.startswith("."))
             if (here / "Chart.yaml").is_file() and (here / "templates").is_dir():
                 notes.append(f"skipped {here / 'templates'}: Helm chart templates, not YAML (use 'kmirror helm')")
     return files, notes

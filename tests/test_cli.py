@@ -356,3 +356,10 @@ def test_internal_error_exits_3_with_a_short_message(monkeypatch: pytest.MonkeyP
     assert captured.err.strip() == "kmirror: internal error: RuntimeError: simulated bug (run with --debug for a traceback)"
     with pytest.raises(RuntimeError, match="simulated bug"):
         cli.main(["--debug", "explain", "--preset", "daocloud", "nginx"])
+
+
+def test_folders_skip_hidden_files_like_the_rules_file_and_ci_files(project: Path) -> None:
+    (project / ".gitlab-ci.yml").write_text("build:\n  image: docker:24\n")
+    result = run("check", ".", cwd=project)
+    assert b".gitlab-ci.yml" not in result.stdout and b".kmirror.yaml" not in result.stdout
+    assert b"(1 file checked)" in result.stdout
