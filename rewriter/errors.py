@@ -6,3 +6,11 @@ class KmirrorError(Exception):
 
     The message reads `<what>: <where>: <why>`; the CLI prefixes `kmirror: error: `.
     """
+
+
+def child_failure(what: str, command: str, returncode: int, stderr: str) -> KmirrorError:
+    """`<what> failed: <command>: exit code N:` and the child's error output, indented."""
+    shown = stderr.rstrip() or "(no error output)"
+    indented = "\n".join("    " + line for line in shown.splitlines())
+    status = f"exit code {returncode}" if returncode >= 0 else f"killed by signal {-returncode}"
+    return KmirrorError(f"{what} failed: {command}: {status}:\n{indented}")

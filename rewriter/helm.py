@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewriter.errors import KmirrorError
+from rewriter.errors import KmirrorError, child_failure
 
 DEFAULT_RELEASE = "release-name"  # the name `helm template` uses when given none
 
@@ -91,16 +91,15 @@ def _run(helm: str, args: list[str]) -> bytes:
     try:
         return bytes(asyncio.run(Command(executable=executable).run(list(args))))
     except errors.Error as exc:
-        raise KmirrorError(_failure(helm, args, exc.returncode, exc.stderr)) from None
+        raise _failure(helm, args, exc.returncode, exc.stderr) from None
 
 
-def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> str:
-    shown = stderr.decode("utf-8", "replace").rstrip() or "(no error output)"
+def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> KmirrorError:
+    shown = stderr.decode("utf-8", "replace")
     for secret in _secrets(args):  # helm may repeat what it was given
         shown = shown.replace(secret, "***")
     shown = _URL_USER_RE.sub("***@", shown)
-    indented = "\n".join("    " + line for line in shown.splitlines())
-    return f"helm failed: {shlex.join([helm, *_redacted(args)])}: exit code {code}:\n{indented}"
+    return child_failure("helm", shlex.join([helm, *_redacted(args)]), code, shown)
 
 
 _SECRET_OPTIONS = ("--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--password", "--username")

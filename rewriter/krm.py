@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.config import Config, load_config, parse_config
@@ -38,7 +38,7 @@ from rewriter.findings import UNSAFE, Finding
 from rewriter.pipeline import process
 from rewriter.plan import blocked_findings
 from rewriter.splice import Edit, splice
-from rewriter.stream import Source, compose_text, decode
+from rewriter.stream import Source, compose, decode
 
 API_VERSION = "kmirror.dev/v1"
 KIND = "ImageMirror"
@@ -52,14 +52,7 @@ _ITEM_PATH_RE = re.compile(r"^items\[\d+\]\.?")
 
 def _compose(text: str, name: str) -> list[Node]:
     """The documents of `text` that are not empty; KmirrorError on invalid YAML."""
-    try:
-        roots = compose_text(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
-        raise KmirrorError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except YAMLError as exc:
-        raise KmirrorError(f"{name}: invalid YAML: {exc}") from None
+    roots = compose(Source(name, text))
     return [r for r in roots if r is not None and not (isinstance(r, ScalarNode) and r.value in ("", None))]
 
 

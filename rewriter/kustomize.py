@@ -30,7 +30,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from rewriter.errors import KmirrorError
+from rewriter.errors import KmirrorError, child_failure
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
@@ -74,10 +74,7 @@ def run_build(command: Sequence[str]) -> Rendered:
         raise KmirrorError(f"cannot run kustomize: {command[0]}: {exc.strerror or exc}") from None
     stderr = done.stderr.decode("utf-8", "replace")
     if done.returncode != 0:
-        shown = stderr.rstrip() or "(no error output)"
-        indented = "\n".join("    " + line for line in shown.splitlines())
-        status = f"exit code {done.returncode}" if done.returncode > 0 else f"killed by signal {-done.returncode}"
-        raise KmirrorError(f"kustomize failed: {shlex.join(command)}: {status}:\n{indented}")
+        raise child_failure("kustomize", shlex.join(command), done.returncode, stderr)
     return Rendered(done.stdout, stderr)
 
 
