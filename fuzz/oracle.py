@@ -80,13 +80,13 @@ def _rewrite(data: bytes, config: Config) -> Outcome | None:
         message = str(exc)
         assert message and "\n" not in message and NAME in message, f"unhelpful error: {message!r}"
         return None
-    output = outcome.output.encode("utf-8")
+    output = outcome.output
     if config is NO_RULES:
         assert output == data, "no rules, yet the output differs from the input"
         assert not outcome.changed
     assert outcome.output == outcome.source.render(_edited(outcome)), "text outside the edit spans changed"
     again = _quietly(process, output, config)
-    assert again.output.encode("utf-8") == output, "a second run changed the output"
+    assert again.output == output, "a second run changed the output"
     _same_tree(outcome)
     for after in (False, True):
         findings = outcome.findings(after_rewrite=after)
@@ -111,7 +111,7 @@ def _quietly(run: Callable[[bytes, str, Config], Outcome], data: bytes, config: 
 
 
 def _edits(outcome: Outcome) -> list[tuple[int, int, str, str]]:
-    """(start, end, old, new) of every edit, in text order."""
+    """(start, end, old, new) of every edit, in stream order (byte offsets)."""
     edits = []
     for image in outcome.images:
         location, mirrored = image.location, image.decision.mirrored
@@ -120,21 +120,28 @@ def _edits(outcome: Outcome) -> list[tuple[int, int, str, str]]:
     return sorted(edits)
 
 
-def _edited(outcome: Outcome) -> str:
-    """The input text with each edit applied, built independently of splice."""
-    text = outcome.source.text
+def _edited(outcome: Outcome) -> bytes:
+    """The input with each edit applied, built independently of splice."""
+    data = outcome.source.data
     pieces, cursor = [], 0
     for start, end, old, new in _edits(outcome):
-        assert text[start:end] == old, f"edit span {start}:{end} is not {old!r}"
+        assert data[start:end] == old.encode("utf-8"), f"edit span {start}:{end} is not {old!r}"
         assert start >= cursor, "overlapping edits"
-        pieces += [text[cursor:start], new]
+        pieces += [data[cursor:start], new.encode("utf-8")]
         cursor = end
-    return "".join(pieces) + text[cursor:]
+    return b"".join(pieces) + data[cursor:]
+
+
+def _characters(data: bytes, offset: int) -> int:
+    """The character offset of a byte offset (node marks count characters, edits bytes)."""
+    return len(data[:offset].decode("utf-8"))
 
 
 def _same_tree(outcome: Outcome) -> None:
+
     """Input and output compose to the same nodes; an edited scalar differs only by its mirrors."""
-    edits = _edits(outcome)
+    data = outcome.source.data
+    edits = [(_characters(data, s), _characters(data, e), old, new) for s, e, old, new in _edits(outcome)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the oracle's own reading; kmirror's is checked by _quietly
         try:
@@ -144,7 +151,8 @@ def _same_tree(outcome: Outcome) -> None:
             # bare document after `...` that libyaml refuses in a whole stream; it also leaves a
             # document deeper than Python's composer goes unread when it cannot hold a reference.
             return
-        after = compose_text(outcome.output.removeprefix("\ufeff"))
+        after = compose_text(outcome.output.decode("utf-8").removeprefix("\ufeff"))
+
     assert len(before) == len(after), "the output has a different number of documents"
     pairs: list[tuple[Node | None, Node | None]] = list(zip(before, after))
     seen: set[int] = set()

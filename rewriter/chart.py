@@ -40,7 +40,7 @@ from rewriter.stream import decode
 Keys = tuple[str, ...]
 GLOBAL_REGISTRY: Keys = ("global", "imageRegistry")
 _FIELDS = ("registry", "repository", "tag", "digest")
-_SOURCE_RE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+_SOURCE_RE = re.compile(rb"^# Source: (.+)$", re.MULTILINE)
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)
 _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
 
@@ -436,19 +436,20 @@ class ChartResult:
     leftovers: tuple[Leftover, ...]
 
 
-def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool) -> ChartResult:
+def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, timeout: float) -> ChartResult:
     """Mirror the image values of `chart`, then render it with them and list what is left.
 
     Reads a local chart folder as it is and pulls anything else (pyhelm3). Nothing is
-    written: with `in_place` the result holds the new texts of the values files.
+    written: with `in_place` the result holds the new texts of the values files. Each helm
+    run is killed after `timeout` seconds.
     """
     local = Path(chart.chart)
     if in_place and not (local.is_dir() and chart.repo is None):
         raise KmirrorError(f"cannot rewrite in place: {chart.chart}: not a chart folder (use -o FILE for an override)")
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
-        folder = _chart_folder(helm, chart, Path(scratch))
+        folder = _chart_folder(helm, chart, Path(scratch), timeout)
         files = read_chart(folder)
-        before = _render(helm, folder, (), config)
+        before = _render(helm, folder, (), config, timeout)
         merged = merge(files)
         images = find_images(merged, rendered_names(i.ref for i in before.images))
         changes = plan_changes(images, merged, config.rules)
@@ -457,8 +458,8 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool) -> 
         override = override_text(changes, header)
         values = Path(scratch) / "kmirror-values.yaml"
         values.write_text(override, encoding="utf-8")
-        after = _render(helm, folder, (str(values),), config)
-    sources = _sources(after.source.text)
+        after = _render(helm, folder, (str(values),), config, timeout)
+    sources = _sources(after.source.data)
     leftovers = tuple(
         Leftover(_template(sources, image.location.start), image.location.text, str(image.decision.mirrored) if image.decision.mirrored else None)
         for image in after.images
@@ -467,11 +468,11 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool) -> 
     return ChartResult(tuple(images), tuple(changes), override, rewritten, len(after.images), leftovers)
 
 
-def _chart_folder(helm: str, chart: ChartRef, scratch: Path) -> Path:
+def _chart_folder(helm: str, chart: ChartRef, scratch: Path, timeout: float) -> Path:
     """The chart's folder: a local one as it is, a local archive unpacked, anything else pulled."""
     local = Path(chart.chart)
     if chart.repo is not None or not local.exists():
-        return pull(helm, chart, scratch)
+        return pull(helm, chart, scratch, timeout)
     if local.is_dir():
         return local
     try:
@@ -485,13 +486,15 @@ def _chart_folder(helm: str, chart: ChartRef, scratch: Path) -> Path:
     return folders[0].parent
 
 
-def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config) -> Outcome:
-    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True))
+def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config, timeout: float) -> Outcome:
+    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True), timeout)
     return process(rendered, f"{folder} (rendered)", config)
 
 
-def _sources(rendered: str) -> list[tuple[int, str]]:
-    return [(m.start(), m.group(1).strip()) for m in _SOURCE_RE.finditer(rendered)]
+def _sources(rendered: bytes) -> list[tuple[int, str]]:
+    """Where each `# Source:` line of `helm template` output starts (a byte offset), and its template."""
+    return [(m.start(), m.group(1).decode("utf-8").strip()) for m in _SOURCE_RE.finditer(rendered)]
+
 
 
 def _template(sources: list[tuple[int, str]], offset: int) -> str:

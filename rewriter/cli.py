@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,17 +19,18 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from rewriter import __version__
-from rewriter.config import Config, load_config, load_preset, preset_names
-from rewriter.errors import KmirrorError
-from rewriter.files import STDIN, check_writable, expand, read, write_atomic
+from rewriter import __version__, console
+from rewriter.batch import process_files
+from rewriter.config import Config, load_preset, preset_names
+from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from rewriter.errors import KmirrorError, seconds
+from rewriter.files import STDIN, check_writable, expand, write_all, write_atomic
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
 from rewriter.plan import Image
 from rewriter.reference import ReferenceError, parse
 from rewriter.rules import RuleError, make_rule
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(
     add_completion=False,
@@ -50,54 +52,11 @@ StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, noth
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _err(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def _settings(config: str | None, preset: str | None) -> Config:
-    settings = load_config(config, preset, Path.cwd())
-    for notice in settings.notices:
-        _err(f"kmirror: {notice}")
-    return settings
-
-
 def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
     files, notes = expand(list(paths))
     for note in notes:
-        _err(f"kmirror: note: {note}")
-    return [process(read(name), name, settings) for name in files]
-
-
-class _ClosedStdout(Exception):
-    """Standard output's reader went away (`kmirror ... | head`)."""
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.buffer.write(text.encode("utf-8"))
-        sys.stdout.buffer.flush()
-    except BrokenPipeError:
-        raise _ClosedStdout from None
-
-
-def _report_problems(outcomes: list[Outcome]) -> None:
-    for outcome in outcomes:
-        for problem in outcome.problems:
-            _err(problem.text())
-
-
-def _strict_refusal(outcomes: list[Outcome], consequence: str) -> bool:
-    """With --strict: print every finding left after rewriting (problems included, once) and say so."""
-    failures = [f for outcome in outcomes for f in outcome.findings(after_rewrite=True)]
-    for finding in failures:
-        _err(finding.text())
-    if failures:
-        _err(f"kmirror: {_count(len(failures), 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)")
-    return bool(failures)
+        console.err(f"kmirror: note: {note}")
+    return process_files(files, settings)
 
 
 @app.callback(invoke_without_command=True)
@@ -111,23 +70,11 @@ def filter_stream(
 ) -> None:
     """Rewrite the YAML stream on standard input to standard output."""
     if version:
-        print(f"kmirror {__version__}")
+        console.write(f"kmirror {__version__}\n")
         raise typer.Exit(EXIT_OK)
     if ctx.invoked_subcommand is not None:
         return
-    data = read(STDIN)
-    if _is_resource_list(data):  # run as a KRM function: docs/kustomize.md
-        raise typer.Exit(_krm_function(data, config, preset))
-    outcomes = [process(data, STDIN, _settings(config, preset))]
-    raise typer.Exit(_emit_rewritten(outcomes, strict))
-
-
-def _emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
-    if strict and _strict_refusal(outcomes, "nothing written"):
-        return EXIT_FINDINGS
-    _report_problems(outcomes)
-    _write("".join(outcome.output for outcome in outcomes))
-    return EXIT_OK
+    raise typer.Exit(console.filter_stdin(config, preset, strict))
 
 
 @app.command("rewrite")
@@ -144,23 +91,23 @@ def rewrite_command(
 
     Example: kmirror rewrite -w deploy/
     """
-    outcomes = _run(paths, _settings(config, preset))
+    outcomes = _run(paths, console.settings(config, preset))
     raise typer.Exit(_rewrite(outcomes, write=write, check=check, diff=diff, strict=strict))
 
 
 def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, strict: bool) -> int:
     if not (write or check or diff):
-        return _emit_rewritten(outcomes, strict)
-    if strict and _strict_refusal(outcomes, "no file changed"):
+        return console.emit_rewritten(outcomes, strict)
+    if strict and console.strict_refusal(outcomes, "no file changed"):
         return EXIT_FINDINGS
-    _report_problems(outcomes)
+    console.report_problems(outcomes)
     changed = [o for o in outcomes if o.changed]
     if diff:
-        _write("".join(_diff(o) for o in changed))
+        console.write("".join(_diff(o) for o in changed))
     if check:
         for outcome in changed:
-            _err(f"would rewrite {outcome.source.name}")
-        _err(f"{_count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
+            console.err(f"would rewrite {outcome.source.name}")
+        console.err(f"{console.count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
         return EXIT_FINDINGS if changed else EXIT_OK
     if write:
         stdin = [o for o in changed if o.source.name == STDIN]
@@ -168,16 +115,15 @@ def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, stri
             raise KmirrorError("cannot write: -: standard input cannot be rewritten in place (drop -w)")
         for outcome in changed:
             check_writable(outcome.source.name)
-        for outcome in changed:
-            write_atomic(outcome.source.name, outcome.output)
-        _err(f"rewrote {_count(len(changed), 'file')}")
+        write_all([(outcome.source.name, outcome.output) for outcome in changed])
+        console.err(f"rewrote {console.count(len(changed), 'file')}")
     return EXIT_OK
 
 
 def _diff(outcome: Outcome) -> str:
     name = outcome.source.name
-    before = outcome.source.render(outcome.source.text).splitlines(keepends=True)
-    after = outcome.output.splitlines(keepends=True)
+    before = outcome.source.render(outcome.source.data).decode("utf-8").splitlines(keepends=True)
+    after = outcome.output.decode("utf-8").splitlines(keepends=True)
     return "".join(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
 
 
@@ -199,11 +145,11 @@ def check_command(
     chosen = format or _default_format()
     if chosen not in FORMATS:
         raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
-    settings = _with_allow(_settings(config, preset), allow or [])
+    settings = _with_allow(console.settings(config, preset), allow or [])
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    _write(render(findings, chosen, len(outcomes)))
+    console.write(render(findings, chosen, len(outcomes)))
     raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -235,16 +181,16 @@ def images_command(
     formats = ("text", "json", *inventory.FORMATS, "kustomize")
     if format not in formats:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
-    outcomes = _run(paths, _settings(config, preset))
+    outcomes = _run(paths, console.settings(config, preset))
     if format == "kustomize":
         raise typer.Exit(_kustomize_images(outcomes))
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
     if format in inventory.FORMATS:
-        _write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
+        console.write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
     elif format == "json":
-        _write(json.dumps(rows, indent=2) + "\n")
+        console.write(json.dumps(rows, indent=2) + "\n")
     else:
-        _write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
+        console.write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
     raise typer.Exit(EXIT_OK)
 
 
@@ -277,12 +223,12 @@ def explain_command(
     """
     if format not in ("text", "json"):
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
-    settings = _settings(config, preset)
+    settings = console.settings(config, preset)
     rows = [_explain(text, settings) for text in refs]
     if format == "json":
-        _write(json.dumps(rows, indent=2) + "\n")
+        console.write(json.dumps(rows, indent=2) + "\n")
     else:
-        _write("".join(_explain_text(row) for row in rows))
+        console.write("".join(_explain_text(row) for row in rows))
     raise typer.Exit(EXIT_OK)
 
 
@@ -337,7 +283,7 @@ def presets_command(
         if preset.status == "dead" and not all:
             continue
         lines.append(f"{name:26} {preset.status:8} {preset.status_date}  {preset.scheme}: {preset.description}\n")
-    _write("".join(lines))
+    console.write("".join(lines))
     raise typer.Exit(EXIT_OK)
 
 
@@ -449,7 +395,7 @@ def verify_command(
     """
     login = _password(paths, username, password_stdin)
     allowed = _load_allowlist(allowlist)
-    pairs = _pairs(_run(paths, _settings(config, preset)))
+    pairs = _pairs(_run(paths, console.settings(config, preset)))
     refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
     asked = [p for p in pairs if p not in refused]
     answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure), "kmirror: verify")
@@ -475,7 +421,7 @@ def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Ans
     else:
         tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
         lines.append(f"{len(pairs)} mirrored images: {tally}\n")
-    _write("".join(lines))
+    console.write("".join(lines))
     return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
 
 
@@ -498,7 +444,7 @@ def sync_command(
     from rewriter.sync import copy, find_skopeo
 
     login = _password(paths, username, password_stdin)
-    pairs = _pairs(_run(paths, _settings(config, preset)))
+    pairs = _pairs(_run(paths, console.settings(config, preset)))
     options = _registry_options(pairs, login, plain_http, insecure)
     skopeo = find_skopeo() if not dry_run else ""
     answers = _mirror_answers(pairs, options, "kmirror: sync: checking")
@@ -509,16 +455,16 @@ def sync_command(
         if dry_run:
             lines.append(f"would copy: {pair.pull} -> {pair.push}\n")
             continue
-        _err(f"kmirror: copying [{n}/{len(todo)}] {pair.pull} -> {pair.push}")
+        console.err(f"kmirror: copying [{n}/{len(todo)}] {pair.pull} -> {pair.push}")
         done = copy(skopeo, pair, options)
         if not done.ok:
             failed += 1
             detail = "".join(f"    {line}\n" for line in done.stderr.strip().splitlines())
-            _err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
+            console.err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
         lines.append(f"{'copied' if done.ok else 'failed'}: {pair.pull} -> {pair.push}\n")
     verb = "to copy" if dry_run else "copied"
     lines.append(f"{len(pairs)} mirrored images: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
-    _write("".join(lines))
+    console.write("".join(lines))
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
@@ -526,6 +472,18 @@ ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/nam
 ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
 ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
 HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
+DEFAULT_TIMEOUT = 300
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", help=f"Kill a helm or kustomize run, and every process it started, after this many seconds, and exit 2 (default: {DEFAULT_TIMEOUT}).", metavar="SECONDS", show_default=False),
+]
+
+
+def _timeout(value: float) -> float:
+    """`--timeout`, checked: a finite number of seconds above 0."""
+    if not (math.isfinite(value) and value > 0):
+        raise KmirrorError(f"invalid option: --timeout: {seconds(value)}: give a number of seconds greater than 0")
+    return value
 
 
 @app.command("helm")
@@ -539,6 +497,7 @@ def helm_command(
     repo: ChartRepoOption = None,
     include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
     helm: HelmOption = "helm",
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -549,10 +508,11 @@ def helm_command(
     """
     from rewriter.helm import ChartRef, Render, template
 
-    settings = _settings(config, preset)
+    limit = _timeout(timeout)
+    settings = console.settings(config, preset)
     render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
-    rendered = template(helm, ChartRef(chart, version, repo), render)
-    raise typer.Exit(_emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
+    rendered = template(helm, ChartRef(chart, version, repo), render, limit)
+    raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
 
 
 @app.command("chart")
@@ -563,6 +523,7 @@ def chart_command(
     version: ChartVersionOption = None,
     repo: ChartRepoOption = None,
     helm: HelmOption = "helm",
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -577,24 +538,25 @@ def chart_command(
 
     if output is not None and write:
         raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
-    result = mirror_chart(helm, ChartRef(chart, version, repo), _settings(config, preset), in_place=write)
+    limit = _timeout(timeout)
+    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit)
     if write:
         for file in result.rewritten:
             check_writable(str(file.path))
         for file, text in result.rewritten.items():
             write_atomic(str(file.path), text)
-        _err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({len(result.changes)} values changed)")
+        console.err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({len(result.changes)} values changed)")
     elif output is not None:
         _save(output, result.override)
-        _err(f"wrote {output} ({len(result.changes)} values)")
+        console.err(f"wrote {output} ({len(result.changes)} values)")
     else:
-        _write(result.override)
+        console.write(result.override)
     for left in result.leftovers:
-        _err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
+        console.err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
     if result.leftovers:
-        _err(f"kmirror: {len(result.leftovers)} of {result.rendered} rendered images cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
+        console.err(f"kmirror: {len(result.leftovers)} of {result.rendered} rendered images cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
         raise typer.Exit(EXIT_FINDINGS)
-    _err(f"verified: all {result.rendered} rendered images are mirrored")
+    console.err(f"verified: all {result.rendered} rendered images are mirrored")
     raise typer.Exit(EXIT_OK)
 
 
@@ -616,6 +578,7 @@ def kustomize_command(
     extra: Annotated[Optional[list[str]], typer.Argument(help="More arguments for the build, after --.", metavar="[-- EXTRA...]")] = None,
     enable_helm: Annotated[bool, typer.Option("--enable-helm", help="Let the build inflate helmCharts (passes --enable-helm).")] = False,
     kustomize: Annotated[Optional[str], typer.Option("--kustomize", help="The kustomize executable (default: kustomize on PATH, else `kubectl kustomize`).", metavar="PATH")] = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -626,11 +589,12 @@ def kustomize_command(
     """
     from rewriter.kustomize import build_command, run_build
 
-    settings = _settings(config, preset)
-    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []))
+    limit = _timeout(timeout)
+    settings = console.settings(config, preset)
+    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limit)
     if rendered.warnings:
         sys.stderr.write(rendered.warnings)
-    raise typer.Exit(_emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
+    raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
 
 
 @app.command("install-kustomize-plugin")
@@ -645,34 +609,8 @@ def install_kustomize_plugin_command() -> None:
     from rewriter.plugin import install, plugin_root
 
     target = install(plugin_root(os.environ), sys.executable)
-    _err(f"installed {target}")
+    console.err(f"installed {target}")
     raise typer.Exit(EXIT_OK)
-
-
-def _is_resource_list(data: bytes) -> bool:
-    from rewriter.krm import is_resource_list
-
-    return is_resource_list(data)
-
-
-def _krm_function(data: bytes, config: str | None, preset: str | None) -> int:
-    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual."""
-    from rewriter.krm import function_config, read_request, respond
-
-    request = read_request(data, STDIN)
-    if request.function_config is None:
-        settings = _settings(config, preset)
-    elif config is not None or preset is not None:
-        raise KmirrorError("invalid option: --config/--preset: the ResourceList's functionConfig already gives the rules")
-    else:
-        settings = function_config(request)
-        for notice in settings.notices:
-            _err(f"kmirror: {notice}")
-    response = respond(request, settings)
-    for finding in response.findings:
-        _err(finding.text())
-    _write(response.text)
-    return EXIT_FINDINGS if response.findings else EXIT_OK
 
 
 def _kustomize_images(outcomes: list[Outcome]) -> int:
@@ -680,11 +618,11 @@ def _kustomize_images(outcomes: list[Outcome]) -> int:
 
     listed = images_list(Placed(o.source.name, image) for o in outcomes for image in o.images)
     for left in listed.unreached:
-        _err(
+        console.err(
             f"kmirror: note: {left.where()}: {left.image.location.text} ({left.image.location.resource} {left.image.location.path}) "
             "is not in containers/initContainers: kustomize's images transformer leaves it unchanged"
         )
-    _write(listed.to_yaml())
+    console.write(listed.to_yaml())
     return EXIT_OK
 
 
@@ -712,8 +650,8 @@ def init_command(
     except OSError as exc:
         raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
     for notice in notices:
-        _err(f"kmirror: {notice}")
-    _err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
+        console.err(f"kmirror: {notice}")
+    console.err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
     raise typer.Exit(EXIT_OK)
 
 
@@ -732,14 +670,14 @@ def runtime_config_command(
 
     if output_dir is None and format in MULTI_FILE:
         raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
-    result = runtime_config(_settings(config, preset), format)
+    result = runtime_config(console.settings(config, preset), format)
     for warning in result.warnings:
-        _err(f"kmirror: warning: {warning}")
+        console.err(f"kmirror: warning: {warning}")
     if output_dir is None:
-        _write("".join(result.files.values()))
+        console.write("".join(result.files.values()))
     else:
         _write_tree(Path(output_dir), result.files)
-        _err(f"wrote {len(result.files)} files under {output_dir}")
+        console.err(f"wrote {len(result.files)} files under {output_dir}")
     raise typer.Exit(EXIT_OK)
 
 
@@ -755,8 +693,12 @@ def _write_tree(folder: Path, files: dict[str, str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
+    """Run kmirror with `argv` (default: the process arguments) through typer; return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    return console.guarded(lambda: _typer(args), debug="--debug" in args)
+
+
+def _typer(args: list[str]) -> int:
     try:
         result = app(args, prog_name="kmirror", standalone_mode=False)
         return int(result) if isinstance(result, int) else EXIT_OK
@@ -767,26 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show is not None:
             show()
         else:
-            _err(f"kmirror: error: {exc}")
+            console.err(f"kmirror: error: {exc}")
         return EXIT_USAGE
-    except KmirrorError as exc:
-        _err(f"kmirror: error: {exc}")
-        return EXIT_USAGE
-    except (KeyboardInterrupt, typer.Abort):
-        _err("kmirror: interrupted")
-        return EXIT_INTERRUPTED
-    except _ClosedStdout:
-        return _closed_stdout()
-    except Exception as exc:  # the one boundary that turns a bug into exit 3
-        if "--debug" in args:
-            raise
-        _err(f"kmirror: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
-        return EXIT_BUG
-
-
-def _closed_stdout() -> int:
-    # The reader went away (`kmirror ... | head`): stop quietly, and keep Python from
-    # complaining again when it flushes stdout at exit.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_OK
+    except typer.Abort:  # click's name for Ctrl-C
+        return console.interrupted()

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rewriter.errors import KmirrorError
@@ -82,8 +83,8 @@ def check_writable(name: str) -> None:
         raise KmirrorError(f"cannot write: {name}: permission denied on folder {path.parent}")
 
 
-def write_atomic(name: str, text: str) -> None:
-    """Replace file `name` with `text` (UTF-8, newlines as given), keeping its mode, owner and group.
+def write_atomic(name: str, content: str | bytes) -> None:
+    """Replace file `name` with `content` (text is written as UTF-8, newlines as given), keeping its mode, owner and group.
 
     The new content goes to a temporary file in the same folder, which then replaces
     the original in one rename: readers see the old file or the new one, never half,
@@ -98,8 +99,9 @@ def write_atomic(name: str, text: str) -> None:
         except OSError as exc:
             raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
+            with os.fdopen(handle, "wb") as out:
+                out.write(content.encode("utf-8") if isinstance(content, str) else content)
+
                 out.flush()
                 _keep_owner(out.fileno(), status)
                 os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
@@ -151,3 +153,23 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(handle)
         finally:
             os.close(handle)
+
+
+WRITERS = 8  # files written at a time: the time goes to fsync, which other threads overlap
+
+
+def write_all(contents: list[tuple[str, str | bytes]]) -> None:
+    """`write_atomic` every (name, content), several at a time; KmirrorError from the first that fails.
+
+    The signals `write_atomic` holds are held in this thread too, for the whole batch (the
+    writer threads start with them held): one sent meanwhile lands after the last rename.
+    """
+    with _signals_held(), ThreadPoolExecutor(WRITERS) as pool:
+
+        futures = [pool.submit(write_atomic, name, content) for name, content in contents]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

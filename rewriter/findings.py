@@ -18,7 +18,7 @@ BAD_RESULT = "KM003"
 NOT_ALLOWED = "KM004"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One problem at one place: `ref` as written, `suggested` the mirror (None: no rule)."""
 

@@ -4,19 +4,29 @@ pyhelm3's high-level calls parse the manifests (losing comments and `# Source:` 
 and pass values only as JSON on stdin, so kmirror builds the argument list itself and
 runs it with `pyhelm3.command.Command.run`, which returns helm's standard output as bytes.
 pyhelm3 is imported on first use: the command line must start fast without it.
+
+pyhelm3 starts helm through asyncio (`create_subprocess_shell`) and offers no way to
+bound it: kmirror runs it on an event loop that starts each child in a session of its
+own, and when the time is up (or on Ctrl-C) SIGKILLs that child's whole process group
+(helm and whatever it started); pyhelm3 then reaps helm.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
 import logging
+import os
+import re
 import shlex
 import shutil
+import signal
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from rewriter.errors import KmirrorError, child_failure
+from rewriter.errors import KmirrorError, child_failure, child_timeout
 
 DEFAULT_RELEASE = "release-name"  # the name `helm template` uses when given none
 
@@ -64,21 +74,21 @@ def template_args(chart: ChartRef, render: Render) -> list[str]:
     return args
 
 
-def template(helm: str, chart: ChartRef, render: Render) -> bytes:
-    """Helm's rendered manifests, byte for byte; KmirrorError showing helm's failure."""
-    return _run(helm, template_args(chart, render))
+def template(helm: str, chart: ChartRef, render: Render, timeout: float) -> bytes:
+    """Helm's rendered manifests, byte for byte; KmirrorError showing helm's failure or time-out."""
+    return _run(helm, template_args(chart, render), timeout)
 
 
-def pull(helm: str, chart: ChartRef, destination: Path) -> Path:
+def pull(helm: str, chart: ChartRef, destination: Path, timeout: float) -> Path:
     """Download and unpack `chart` under `destination`; return the chart's folder."""
-    _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)])
+    _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)], timeout)
     folders = sorted(p.parent for p in destination.glob("*/Chart.yaml"))
     if len(folders) != 1:
         raise KmirrorError(f"cannot read chart: {chart.chart}: helm pull gave {len(folders)} charts, expected 1")
     return folders[0]
 
 
-def _run(helm: str, args: list[str]) -> bytes:
+def _run(helm: str, args: list[str], timeout: float) -> bytes:
     executable = shutil.which(helm)
     if executable is None:
         raise KmirrorError(f"cannot run helm: {helm}: not found (install helm, or name it with --helm PATH)")
@@ -89,9 +99,58 @@ def _run(helm: str, args: list[str]) -> bytes:
     logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
     logging.getLogger("pyhelm3").propagate = False
     try:
-        return bytes(asyncio.run(Command(executable=executable).run(list(args))))
+        loop = _SessionLoop()
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            output = runner.run(_bounded(loop, Command(executable=executable).run(list(args)), timeout))
     except errors.Error as exc:
         raise _failure(helm, args, exc.returncode, exc.stderr) from None
+    if output is None:
+        raise child_timeout("helm", shlex.join([helm, *_redacted(args)]), timeout)
+    return output
+
+
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
+
+
+class _SessionLoop(asyncio.SelectorEventLoop):
+    """An event loop that starts every shell command in a new session, so that it can kill it whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._groups: list[int] = []
+        self._killing = False
+
+    async def subprocess_shell(
+        self, protocol_factory: Callable[[], _P], cmd: bytes | str, **kwargs: Any
+    ) -> tuple[asyncio.SubprocessTransport, _P]:
+        transport, protocol = await super().subprocess_shell(protocol_factory, cmd, start_new_session=True, **kwargs)
+        self._groups.append(transport.get_pid())
+        if self._killing:  # started while the time ran out
+            self.kill_children()
+        return transport, protocol
+
+    def kill_children(self) -> None:
+        """SIGKILL the process group of every child started, and of any started from now on."""
+        self._killing = True
+        for group in self._groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
+async def _bounded(loop: _SessionLoop, command: Coroutine[Any, Any, bytes], timeout: float) -> bytes | None:
+    """`command`'s output, or None when it ran longer than `timeout` seconds and was killed."""
+    task = asyncio.ensure_future(command)
+    try:
+        done, _ = await asyncio.wait([task], timeout=timeout)
+    except asyncio.CancelledError:  # Ctrl-C, which helm, in a session of its own, did not get
+        loop.kill_children()
+        raise
+    if done:
+        return bytes(task.result())
+    loop.kill_children()
+    await asyncio.wait([task])  # pyhelm3 reaps helm
+    task.exception()  # helm's failure once killed, which the time-out replaces
+    return None
 
 
 def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> KmirrorError:

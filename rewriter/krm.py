@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ _ITEM_PATH_RE = re.compile(r"^items\[\d+\]\.?")
 
 def _compose(text: str, name: str) -> list[Node]:
     """The documents of `text` that are not empty; KmirrorError on invalid YAML."""
-    roots = compose(Source(name, text))
+    roots = compose(Source(name, text.encode("utf-8")))
     return [r for r in roots if r is not None and not (isinstance(r, ScalarNode) and r.value in ("", None))]
 
 
@@ -121,9 +121,12 @@ def load_image_mirror(text: str, where: str) -> Config:
 def is_resource_list(data: bytes) -> bool:
     """True when `data` is one YAML or JSON document whose top level is a ResourceList.
 
-    A cheap text test comes first, so that ordinary streams are composed only once.
+    Cheap text tests come first, so that ordinary streams are composed only once.
     """
+    if RESOURCE_LIST.encode() not in data:
+        return False
     try:
+
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return False
@@ -210,10 +213,16 @@ def respond(request: Request, config: Config) -> Response:
         for i in images
         if i.decision.mirrored is not None and i.location.safe
     ]
-    if findings:
-        edits.append(_results_edit(request, [_result(f, findings) for f in findings]))
     source = request.source
-    return Response(source.render(splice(source.text, edits)), tuple(findings))
+    if findings:
+        edits.append(_in_bytes(source.text, _results_edit(request, [_result(f, findings) for f in findings])))
+    return Response(source.render(splice(source.data, edits)).decode("utf-8"), tuple(findings))
+
+
+def _in_bytes(text: str, edit: Edit) -> Edit:
+    """`edit` of `text` with byte offsets of its UTF-8 instead of character offsets."""
+    return replace(edit, start=len(text[: edit.start].encode("utf-8")), end=len(text[: edit.end].encode("utf-8")))
+
 
 
 def _result(finding: Finding, findings: list[Finding]) -> dict[str, Any]:

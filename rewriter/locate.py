@@ -21,7 +21,6 @@ never reported. Collections reached through aliases are visited once.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -52,7 +51,7 @@ _IMAGE_KEY_RE = re.compile(
     re.MULTILINE,
 )
 _IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image")  # name: SOME_IMAGE
-_IMAGE_FLAG_TEXT_RE = re.compile(rf"(?<![\w-])--?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=...
+_IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
@@ -66,7 +65,7 @@ class NestingError(ValueError):
         self.offset = offset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     """The Kubernetes object a reference belongs to (fields None when not given)."""
 
@@ -79,9 +78,10 @@ class Resource:
         return f"{self.kind or '?'}/{self.name or '?'}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
-    """One image reference: `text` is exactly `stream[start:end]`.
+    """One image reference: `text` is exactly the stream's bytes `[start:end]`, decoded.
+
 
     `safe` is False when the reference was read from the value but its characters could
     not be found unambiguously in the file (e.g. written with escapes); `start`/`end`
@@ -104,14 +104,14 @@ def locate(documents: Iterable[Document], fields: tuple[FieldPath, ...] = ()) ->
     unsafe: list[Location] = []
     for document in documents:
         if document.root is not None:
-            walker = _Walker(document.text, document.index, fields, found, unsafe, _shift(document.start), None, document.start)
+            walker = _Walker(document.text, document.index, fields, found, unsafe, _shift(document), None)
             walker.node(document.root, "", (), Resource(), None)
     return sorted([*found.values(), *unsafe], key=lambda loc: loc.start)
 
 
-def _shift(base: int) -> Callable[[int, str], int | None]:
-    """Map an offset in a document's text to the stream: add where the document starts."""
-    return lambda offset, _token: offset + base
+def _shift(document: Document) -> Callable[[int, str], int | None]:
+    """Map a character offset in a document's text to a byte offset of the stream."""
+    return lambda offset, _token: document.stream_offset(offset)
 
 
 def may_hold_images(text: str) -> bool:
@@ -193,7 +193,6 @@ class _Walker:
         unsafe: list[Location],
         outer: Callable[[int, str], int | None],
         host: _Host | None,
-        base: int = 0,
     ) -> None:
         self.text = text
         self.document = document
@@ -202,7 +201,6 @@ class _Walker:
         self.unsafe = unsafe
         self.outer = outer
         self.host = host
-        self.base = base
         self.seen: set[int] = set()
         self.mappers: dict[int, Callable[[int, str], int | None]] = {}
         self.level = 0
@@ -311,11 +309,15 @@ class _Walker:
             at = self._stream_offset(node)
             self.unsafe.append(Location(self.document, path, at, at, token, carrier, resource, safe=False))
         elif start not in self.found:
-            self.found[start] = Location(self.document, path, start, start + len(token), token, carrier, resource)
+            self.found[start] = Location(self.document, path, start, start + len(token.encode("utf-8")), token, carrier, resource)
 
     def _stream_offset(self, node: Node) -> int:
         """Where `node` starts in the stream (for an embedded document: where its host scalar starts)."""
-        return self.host.start if self.host is not None else self.base + node.start_mark.index
+        if self.host is not None:
+            return self.host.start
+        at = self.outer(node.start_mark.index, "")
+        assert at is not None  # the top level's `outer` maps every offset
+        return at
 
     def _mapper(self, node: ScalarNode) -> Callable[[int, str], int | None]:
         """Map an offset in the scalar's value to an offset in this walker's text (one per scalar)."""
@@ -332,31 +334,36 @@ class _Walker:
             begin = self.text.find("\n", begin, end) + 1 or end
         value: str = node.value
         span = self.text[begin:end]
+        if span == value:  # written as it reads (most plain scalars): same offsets
+            return lambda offset, _token: begin + offset
+
 
         # The k-th occurrence of a token in the value is the k-th in the text when both hold it
         # equally often; otherwise escapes or folding changed it and it is not edited (KM002).
         # Whole tokens are counted in one pass over each side; parts of tokens one by one.
         runs: list[dict[str, list[int]]] = []
+        known: dict[tuple[str, bool], tuple[dict[int, int], bool]] = {}
 
-        @functools.cache
-        def positions(token: str) -> tuple[dict[int, int], bool]:
-            if not runs:
-                runs.extend((_runs(value), _runs(span)))
-            in_value, in_span = runs[0].get(token), runs[1].get(token, [])
+        def positions(token: str, part: bool) -> tuple[dict[int, int], bool]:
+            found = known.get((token, part))
+            if found is not None:
+                return found
+            in_value = None
+            if not part:
+                if not runs:
+                    runs.extend((_runs(value), _runs(span)))
+                in_value, in_span = runs[0].get(token), runs[1].get(token, [])
             if in_value is None:
                 in_value, in_span = _occurrences(value, token), _occurrences(span, token)
-            return dict(zip(in_value, in_span)), len(in_value) == len(in_span)
-
-        @functools.cache
-        def part_positions(token: str) -> tuple[dict[int, int], bool]:
-            in_value, in_span = _occurrences(value, token), _occurrences(span, token)
-            return dict(zip(in_value, in_span)), len(in_value) == len(in_span)
+            found = known[(token, part)] = dict(zip(in_value, in_span)), len(in_value) == len(in_span)
+            return found
 
         def mapper(offset: int, token: str) -> int | None:
-            pairs, consistent = positions(token)
+            pairs, consistent = positions(token, part=False)
             if consistent and offset not in pairs:  # a part of a longer run (`docker://REF`)
-                pairs, consistent = part_positions(token)
+                pairs, consistent = positions(token, part=True)
             return begin + pairs[offset] if consistent else None
+
 
         return mapper
 

@@ -10,7 +10,8 @@ from rewriter.errors import KmirrorError
 from rewriter.locate import NestingError, locate, may_hold_images
 from rewriter.plan import Image, blocked_findings, plan
 from rewriter.splice import splice
-from rewriter.stream import Source, decode, documents
+from rewriter.stream import BOM, Source, decode, documents
+
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,14 @@ class Outcome:
     """A processed stream: the text to write (`output`), its images and findings."""
 
     source: Source
-    output: str
+    output: bytes
     images: tuple[Image, ...]
     problems: tuple[Finding, ...]
 
     @property
     def changed(self) -> bool:
-        """True when rewriting changes the text."""
-        return self.output != self.source.render(self.source.text)
+        """True when rewriting changes the stream."""
+        return memoryview(self.output)[len(BOM) if self.source.bom else 0 :] != self.source.data
 
     def findings(self, after_rewrite: bool) -> list[Finding]:
         """Problems plus KM001 findings, as written (`check`) or after rewriting (`--strict`)."""
@@ -43,5 +44,5 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
         line, column = source.position(exc.offset)
         raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None
     result = plan(source, locations, config.rules)
-    output = source.render(splice(source.text, list(result.edits)))
+    output = source.render(splice(source.data, list(result.edits)))
     return Outcome(source, output, result.images, result.problems)

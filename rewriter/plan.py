@@ -12,7 +12,7 @@ from rewriter.splice import Edit
 from rewriter.stream import Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Image:
     """A located reference, its parse, its decision and its 1-based position.
 

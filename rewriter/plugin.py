@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(_describe(finding), file=sys.stderr)
             print(f"kmirror: {len(failures)} image references cannot be mirrored; see above", file=sys.stderr)
             return EXIT_FINDINGS
-        sys.stdout.buffer.write(outcome.output.encode("utf-8"))
+        sys.stdout.buffer.write(outcome.output)
         return EXIT_OK
     except KmirrorError as exc:
         print(f"kmirror: error: {exc}", file=sys.stderr)

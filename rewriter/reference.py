@@ -29,6 +29,7 @@ and "registry-1.docker.io" are "docker.io".
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ class ReferenceError(ValueError):
     """An image reference that a container runtime would refuse; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """A parsed image reference.
 
@@ -111,12 +112,17 @@ class ImageRef:
         return head + self.suffix
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> ImageRef:
-    """Parse `text` as an image reference; raise ReferenceError naming the first problem."""
+    """Parse `text` as an image reference; raise ReferenceError naming the first problem.
+
+    Results are cached (a stream names the same images again and again); ImageRef is immutable.
+    """
     if not text:
         raise ReferenceError("empty reference")
-    if text != text.strip() or any(c.isspace() for c in text):
+    if "".join(text.split()) != text:
         raise ReferenceError("reference contains white space")
+
     if _HEX64_RE.fullmatch(text):
         raise ReferenceError("a 64-character hexadecimal string is an image ID, not a reference")
     rest, digest = _split_digest(text)

@@ -168,7 +168,7 @@ def _build(to: str, ref: ImageRef, rest: tuple[str, ...], flatten: bool, exact: 
     return target
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the rules say about one reference: the mirror (None: unchanged) and why."""
 
@@ -192,6 +192,7 @@ class RuleSet:
     aliases: tuple[tuple[Prefix, Prefix], ...] = ()
     blocked: frozenset[str] = field(default_factory=frozenset)
     allow: tuple[Rule, ...] = ()
+    _decided: dict[ImageRef, Decision] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def canonical(self, ref: ImageRef) -> ImageRef:
         """`ref` with the first matching alias applied (`k8s.gcr.io/x` -> `gcr.io/google-containers/x`)."""
@@ -203,8 +204,15 @@ class RuleSet:
         return ref
 
     def decide(self, ref: ImageRef) -> Decision:
-        """Apply the first matching rule to `ref` (after aliases) and judge the result."""
+        """Apply the first matching rule to `ref` (after aliases) and judge the result (once per reference)."""
+        decision = self._decided.get(ref)
+        if decision is None:
+            decision = self._decided[ref] = self._decide(ref)
+        return decision
+
+    def _decide(self, ref: ImageRef) -> Decision:
         matched = self.canonical(ref)
+
         for rule in self.rules:
             result = rule.apply(matched)
             if result is not None:

@@ -1,129 +1,230 @@
-"""A YAML stream as text plus its documents' nodes, with character offsets into the text.
+"""A YAML stream as bytes plus its documents' nodes, with byte offsets into the stream.
+
+The stream stays in its UTF-8 bytes: each piece of text between document markers is
+decoded on its own, so memory holds the input and one piece's characters, not a copy
+of the whole stream as characters (four bytes each once a single emoji is in it).
 
 Composition is libyaml's (ruamel.yaml.clib), with ruamel.yaml's pure-Python composer
-as a fallback for YAML that libyaml refuses: nodes carry `start_mark.index` and
-`end_mark.index`, character offsets into the text without its byte-order mark.
+as a fallback for YAML that libyaml refuses. Nodes carry character offsets into their
+document's text (`start_mark.index`); `Document.stream_offset` turns one into a byte
+offset of the stream (without its byte-order mark).
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
+import functools
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from _ruamel_yaml import CParser  # type: ignore[import-not-found]
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
-from ruamel.yaml.events import DocumentStartEvent
-from ruamel.yaml.nodes import Node
+from ruamel.yaml.nodes import Node, ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from rewriter.errors import KmirrorError
 
-BOM = "\ufeff"
-# Characters YAML forbids anywhere in a stream (outside c-printable); NUL is refused earlier as binary.
-_FORBIDDEN_RE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+BOM = b"\xef\xbb\xbf"
+# Characters YAML forbids anywhere in a stream (outside c-printable), as UTF-8: C0 and C1
+# controls but tab, newlines and NEL, and U+FFFE/U+FFFF (surrogates are invalid UTF-8 already).
+# NUL is refused earlier as binary.
+_FORBIDDEN_RE = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x84\x86-\x9f]|\xef\xbf[\xbe\xbf]")
+# Deleting these bytes leaves the forbidden single bytes (a fast check before the search).
+_ALLOWED_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
+_CHECK_CHUNK = 1 << 20  # UTF-8 is checked a megabyte at a time, never decoded whole
 
 
 @dataclass(frozen=True)
 class Source:
-    """Decoded input: `text` without a byte-order mark, `bom` remembers whether it had one."""
+    """Decoded input: `data` is valid UTF-8 without a byte-order mark, `bom` says whether it had one."""
 
     name: str
-    text: str
+    data: bytes
     bom: bool = False
-    _line_starts: list[int] = field(default_factory=list, compare=False, repr=False)
+    _last: list[int] = field(default_factory=lambda: [0, 1], compare=False, repr=False)  # an offset and its line
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The stream as characters (for callers that need small streams whole)."""
+        return self.data.decode("utf-8")
 
     def position(self, offset: int) -> tuple[int, int]:
-        """1-based (line, column) of a character offset; lines end at `\\n` only."""
-        if not self._line_starts:
-            starts = [0]
-            find = self.text.find
-            i = find("\n")
-            while i != -1:
-                starts.append(i + 1)
-                i = find("\n", i + 1)
-            self._line_starts.extend(starts)
-        line = bisect.bisect_right(self._line_starts, offset) - 1
-        return line + 1, offset - self._line_starts[line] + 1
+        """1-based (line, column in characters) of a byte offset; lines end at `\\n` only.
 
-    def render(self, text: str) -> str:
-        """`text` as it should be written back (with the byte-order mark if there was one)."""
-        return (BOM + text) if self.bom else text
+        Lines are counted from the previous call's offset when it is not after this one,
+        so walking a stream's offsets in order counts its lines once.
+        """
+        data = self.data
+        known, line = self._last
+        if offset < known:
+            known, line = 0, 1
+        line += data.count(b"\n", known, offset)
+        self._last[:] = [offset, line]
+        start = data.rfind(b"\n", 0, offset) + 1
+        return line, len(data[start:offset].decode("utf-8")) + 1
+
+    def render(self, data: bytes) -> bytes:
+        """`data` as it should be written back (with the byte-order mark if there was one)."""
+        return (BOM + data) if self.bom else data
 
 
 def decode(data: bytes, name: str) -> Source:
-    """Decode UTF-8 (with or without a BOM); refuse other encodings and binary data."""
+    """Check that `data` is UTF-8 (with or without a BOM); refuse other encodings and binary data."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise KmirrorError(f"{name}: cannot read: UTF-16 is not supported; convert the file to UTF-8")
     if b"\x00" in data:
         raise KmirrorError(f"{name}: cannot read: binary data (NUL byte at offset {data.index(0)})")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise KmirrorError(f"{name}: cannot read: invalid UTF-8 at byte {exc.start}") from None
-    source = Source(name, text[1:], bom=True) if text.startswith(BOM) else Source(name, text)
-    forbidden = _FORBIDDEN_RE.search(source.text)
+    bom = data.startswith(BOM)
+    if not data.isascii():
+        _check_utf8(data, name)
+    source = Source(name, data[len(BOM) :], bom=True) if bom else Source(name, data)
+    forbidden = _forbidden(source.data)
     if forbidden:
         line, column = source.position(forbidden.start())
-        code = f"U+{ord(forbidden.group()):04X}"
+        code = f"U+{ord(forbidden.group().decode('utf-8')):04X}"
         raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: control character {code} is not allowed in YAML")
     return source
 
 
+def _forbidden(data: bytes) -> re.Match[bytes] | None:
+    if data.translate(None, _ALLOWED_BYTES) or b"\xc2" in data or b"\xef\xbf" in data:
+        return _FORBIDDEN_RE.search(data)
+    return None
+
+
+def _check_utf8(data: bytes, name: str) -> None:
+    checker = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), _CHECK_CHUNK):
+            checker.decode(data[start : start + _CHECK_CHUNK], final=start + _CHECK_CHUNK >= len(data))
+    except UnicodeDecodeError:
+        try:
+            data.decode("utf-8")  # again at once, for the exact offset
+        except UnicodeDecodeError as exc:
+            raise KmirrorError(f"{name}: cannot read: invalid UTF-8 at byte {exc.start}") from None
+
+
+class _Widths:
+    """Byte offsets of character offsets in one text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @functools.cached_property
+    def _wide(self) -> tuple[list[int], list[int]]:
+        # Where each non-ASCII character is, and the extra bytes of it and every one before it.
+        at: list[int] = []
+        extra: list[int] = []
+        total = 0
+        for match in _WIDE_RE.finditer(self.text):
+            total += len(match.group().encode("utf-8")) - 1
+            at.append(match.start())
+            extra.append(total)
+        return at, extra
+
+    def __call__(self, offset: int) -> int:
+        if self.text.isascii():
+            return offset
+        at, extra = self._wide
+        before = bisect.bisect_left(at, offset)  # wide characters before `offset`
+        return offset + (extra[before - 1] if before else 0)
+
+
+_WIDE_RE = re.compile(r"[^\x00-\x7f]")
+
+
 @dataclass(frozen=True)
 class Document:
-    """One composed document: its index in the stream, where its text starts, its text, its root."""
+    """One composed document: its index in the stream, its root, and the text it was composed from.
+
+    `text` may hold neighbouring documents too (they are composed in batches); it starts
+    at byte `start` of the stream.
+    """
 
     index: int
     start: int
     text: str
     root: Node | None
+    widths: _Widths = field(compare=False, repr=False)
+
+    def stream_offset(self, offset: int) -> int:
+        """The stream's byte offset of character `offset` of `text`."""
+        return self.start + self.widths(offset)
 
 
 # A document marker starts a line and is followed by white space or the end of the line;
-# YAML forbids such a line inside any scalar, so splitting the text there is exact.
-_MARKER_RE = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
-_DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
+# YAML forbids such a line inside any scalar, so splitting the text there is exact. (The
+# pattern starts with the newline before a marker: a literal, which the search finds fast.)
+_MARKER_RE = re.compile(rb"\n(?:---|\.\.\.)(?![^ \t\r\n])")
+_CONTENT_RE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.MULTILINE)  # a line that is not blank or a comment
+_RUN = 1 << 18  # pieces go together in runs of up to this many bytes (and one more piece)
 
 
 def documents(source: Source, wanted: Callable[[str], bool] | None = None) -> Iterator[Document]:
-    """The stream's documents in order, composed one piece of text at a time.
+    """The stream's documents in order, composed a run of pieces of text at a time.
 
     With `wanted`, pieces of text between document markers that `wanted` refuses are only
-    parsed (consecutive ones together), for syntax errors and to count their documents:
-    they are not composed or yielded. A stream with directives (`%YAML`, `%TAG`) is
+    parsed, for syntax errors: they are not composed or yielded. Consecutive pieces that
+    `wanted` treats alike go together, up to about 256 kB a run, so that memory holds one
+    run's characters and nodes at a time. A stream with directives (`%YAML`, `%TAG`) is
     composed whole, since directives belong to the next document.
     """
-    text = source.text
-    if wanted is None or _DIRECTIVE_RE.search(text):
-        yield from _composed(source, 0, text, 0)
+    data = source.data
+    if wanted is None or data.startswith(b"%") or b"\n%" in data:
+        yield from _composed(source, 0, data.decode("utf-8"), 0)
         return
-    bounds = [m.start() for m in _MARKER_RE.finditer(text)]
-    if not bounds or bounds[0] != 0:
-        bounds.insert(0, 0)
-    bounds.append(len(text))
     index = 0
-    refused: int | None = None  # where the current run of refused pieces starts
+    run: _Run | None = None
+    for start, end in _pieces(data):
+        piece = data[start:end]
+        keep = wanted(piece.decode("utf-8"))
+        if run is not None and (run.wanted != keep or start - run.start > _RUN):
+            index = yield from _finish(source, run, index)
+            run = None
+        if run is None:
+            run = _Run(keep, start)
+        run.end = end
+        if not keep and (piece.startswith(b"---") or _CONTENT_RE.search(piece)):
+            run.documents += 1  # a piece parsed without error holds one document, or none when blank
+    if run is not None:
+        yield from _finish(source, run, index)
+
+
+@dataclass
+class _Run:
+    """Consecutive pieces of text, all wanted or all not; `documents` counts those not wanted."""
+
+    wanted: bool
+    start: int
+    end: int = 0
+    documents: int = 0
+
+
+def _finish(source: Source, run: _Run, index: int) -> Generator[Document, None, int]:
+    """Compose a wanted run and yield its documents, or parse one that is not; return the next index."""
+    if not run.wanted:
+        _parse(source, run.start, run.end)
+        return index + run.documents
+    documents = list(_composed(source, run.start, source.data[run.start : run.end].decode("utf-8"), index))
+    yield from documents
+    return index + len(documents)
+
+
+def _pieces(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of the text between document markers, each piece from its marker on."""
+    bounds = [0, *(m.start() + 1 for m in _MARKER_RE.finditer(data)), len(data)]
+
     for start, end in zip(bounds, bounds[1:]):
-        if text.startswith("...", start):
+        if data.startswith(b"...", start):
             # An end marker closes the previous document; what follows it, if anything, is a new one.
-            newline = text.find("\n", start, end)
+            newline = data.find(b"\n", start, end)
             start = end if newline == -1 else newline + 1
-        piece = text[start:end]
-        if not wanted(piece):
-            refused = start if refused is None else refused
-            continue
-        if refused is not None:
-            index += _count(source, refused, text[refused:start])
-            refused = None
-        for document in _composed(source, start, piece, index):
-            yield document
-            index += 1
-    if refused is not None:
-        _count(source, refused, text[refused:])
+        yield start, end
 
 
 def compose(source: Source) -> list[Node | None]:
@@ -131,28 +232,31 @@ def compose(source: Source) -> list[Node | None]:
     return [document.root for document in documents(source)]
 
 
-def _count(source: Source, start: int, piece: str) -> int:
-    """How many documents a piece of text holds, parsed for syntax but not composed."""
+def _parse(source: Source, start: int, end: int) -> None:
+    """Parse `source.data[start:end]` for syntax errors, without building anything (libyaml's raw parse)."""
+    piece = source.data[start:end]
     try:
-        return sum(1 for event in _loader(pure=False).parse(piece) if isinstance(event, DocumentStartEvent))
+        CParser(piece).raw_parse()
     except MarkedYAMLError:
         # libyaml refuses some valid YAML (see compose_text): let the composer decide.
-        return sum(1 for _ in _composed(source, start, piece, 0))
+        for _ in _composed(source, start, piece.decode("utf-8"), 0):
+            pass
     except YAMLError as exc:
         raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
 
 
-def _composed(source: Source, start: int, piece: str, index: int) -> Iterator[Document]:
+def _composed(source: Source, start: int, text: str, index: int) -> Iterator[Document]:
     try:
-        roots = compose_text(piece)
+        roots = compose_text(text)
     except MarkedYAMLError as exc:
-        raise KmirrorError(_syntax_message(source, start, exc)) from None
+        raise KmirrorError(_syntax_message(source, start, text, exc)) from None
     except YAMLError as exc:
         raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
     except RecursionError:
         raise KmirrorError(f"{source.name}: invalid YAML: nesting is too deep") from None
+    widths = _Widths(text)
     for offset, root in enumerate(roots):
-        yield Document(index + offset, start, piece, root)
+        yield Document(index + offset, start, text, root, widths)
 
 
 def compose_text(text: str) -> list[Node | None]:
@@ -179,9 +283,22 @@ def _compose_quietly(text: str) -> list[Node | None]:
 
 
 class _Resolver(VersionedResolver):
-    """ruamel.yaml's resolver, looking up the YAML version's tag table once per stream, not per scalar."""
+    """ruamel.yaml's resolver, looking up the YAML version's tag table once per loader, not per
+    scalar, and a plain scalar's tag once per value (keys and values repeat across documents)."""
 
     _table: Any = None
+    _plain: dict[str, Any] | None = None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode or not implicit[0]:
+            return super().resolve(kind, value, implicit)
+        if self._plain is None:
+            self._plain = {}
+        tag = self._plain.get(value)
+        if tag is None:
+            tag = self._plain[value] = super().resolve(kind, value, implicit)
+        return tag
+
 
     @property
     def versioned_resolver(self) -> Any:
@@ -199,10 +316,10 @@ def _loader(pure: bool) -> YAML:
     return loader
 
 
-def _syntax_message(source: Source, start: int, exc: MarkedYAMLError) -> str:
+def _syntax_message(source: Source, start: int, text: str, exc: MarkedYAMLError) -> str:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "syntax error"
     if mark is None:
         return f"{source.name}: invalid YAML: {problem}"
-    line, column = source.position(start + mark.index)
+    line, column = source.position(start + _Widths(text)(mark.index))
     return f"{source.name}:{line}:{column}: invalid YAML: {problem}"

@@ -276,7 +276,7 @@ spec:
 
 def test_plugin_keeps_kustomize_annotations_byte_for_byte() -> None:
     outcome = transform(INLINE_CONFIG, "config", KUSTOMIZE_INPUT.encode())
-    assert outcome.output == KUSTOMIZE_INPUT.replace("k8s.gcr.io/pause", "mirror.example.com/k8s/pause")
+    assert outcome.output == KUSTOMIZE_INPUT.replace("k8s.gcr.io/pause", "mirror.example.com/k8s/pause").encode()
 
 
 def test_plugin_reads_a_rules_file_relative_to_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,7 +284,8 @@ def test_plugin_reads_a_rules_file_relative_to_the_working_folder(tmp_path: Path
     monkeypatch.chdir(tmp_path)
     config = INLINE_CONFIG.split("spec:")[0] + "spec:\n  configFile: rules.yaml\n"
     outcome = transform(config, "config", KUSTOMIZE_INPUT.encode())
-    assert "image: mirror.example.com/k8s/pause:3.9" in outcome.output
+    assert b"image: mirror.example.com/k8s/pause:3.9" in outcome.output
+
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 
 from rewriter.errors import KmirrorError
 from rewriter.locate import locate, may_hold_images
+from rewriter import stream as stream_module
 from rewriter.stream import decode, documents
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -36,8 +37,8 @@ STREAMS = {
 @pytest.mark.parametrize("text", STREAMS.values(), ids=list(STREAMS))
 def test_document_indices_match_whole_stream_composition(text: str) -> None:
     source = decode(text.encode(), "s.yaml")
-    whole = [(d.index, d.start + d.root.start_mark.index) for d in documents(source) if d.root is not None and d.root.value]
-    pieces = [(d.index, d.start + d.root.start_mark.index) for d in documents(source, lambda _: True) if d.root is not None and d.root.value]
+    whole = [(d.index, d.stream_offset(d.root.start_mark.index)) for d in documents(source) if d.root is not None and d.root.value]
+    pieces = [(d.index, d.stream_offset(d.root.start_mark.index)) for d in documents(source, lambda _: True) if d.root is not None and d.root.value]
     assert pieces == whole
     assert locate(documents(source, may_hold_images)) == locate(documents(source))
 
@@ -86,3 +87,42 @@ def test_prefilter_skips_what_cannot_hold_images(text: str) -> None:
     assert not may_hold_images(text)
     source = decode(text.encode(), "s.yaml")
     assert locate(documents(source)) == []
+
+
+def test_offsets_are_bytes_and_columns_are_characters() -> None:
+    data = "note: ☕ café\nspec: {x: 镜像, image: nginx}\n".encode()
+    source = decode(data, "s.yaml")
+    [location] = locate(documents(source, may_hold_images))
+    assert (location.start, location.end) == (data.index(b"nginx"), data.index(b"nginx") + 5)
+    assert source.position(location.start) == (2, len("spec: {x: 镜像, image: ") + 1)
+
+
+def test_positions_asked_out_of_order() -> None:
+    source = decode("a: é\nb: 1\nc: ☕\n".encode(), "s.yaml")
+    last, first = source.data.index(b"c"), source.data.index(b"b")
+    assert [source.position(last), source.position(first), source.position(last)] == [(3, 1), (2, 1), (3, 1)]
+
+
+def _long_stream() -> str:
+    """Runs of documents with and without images, each run longer than one batch of composition."""
+    with_image = "---\nkind: Pod\nspec:\n  containers:\n  - image: nginx:{i}\n"
+    without = "---\nkind: ConfigMap\ndata:\n  key: value {i}\n# a comment\n"
+    count = stream_module._RUN // len(without) + 50
+    parts = [template.format(i=i) for template in (without, with_image, without, with_image) for i in range(count)]
+    return "# leading comment\n" + "".join(parts) + "...\n"
+
+
+def test_runs_longer_than_a_batch_keep_document_indices() -> None:
+    source = decode(_long_stream().encode(), "s.yaml")
+    whole = [(d.index, d.stream_offset(d.root.start_mark.index)) for d in documents(source) if d.root is not None]
+    pieces = [(d.index, d.stream_offset(d.root.start_mark.index)) for d in documents(source, lambda _: True) if d.root is not None]
+    assert pieces == whole
+    assert locate(documents(source, may_hold_images)) == locate(documents(source))
+
+
+def test_syntax_error_after_a_long_run_without_images_is_found_at_its_line() -> None:
+    text = _long_stream() + "---\nkind: ConfigMap\ndata: [\n"
+    source = decode(text.encode(), "s.yaml")
+    line = text.count("\n") + 1
+    with pytest.raises(KmirrorError, match=rf"^s.yaml:{line}:1: invalid YAML"):
+        list(documents(source, may_hold_images))

@@ -1,0 +1,46 @@
+"""Many files through the pipeline on every core: worker processes read and process them.
+
+Processing is CPU-bound Python, so threads would share one core; forked workers inherit
+the loaded modules and the configuration, and send back each file's Outcome. Few files
+(or one core, or a system without fork) are processed in this process: starting workers
+costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from rewriter.config import Config
+from rewriter.files import read
+from rewriter.pipeline import Outcome, process
+
+MIN_FILES = 64  # below this many files, workers cost more than they save
+_CHUNK = 32  # files a worker takes at a time
+
+
+def process_files(names: Sequence[str], config: Config) -> list[Outcome]:
+    """Every file's Outcome, in the order of `names`; KmirrorError from the first file that fails."""
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, len(names) // _CHUNK)
+    if len(names) < MIN_FILES or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [process(read(name), name, config) for name in names]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts) as pool:
+        try:
+            return list(pool.map(functools.partial(_process, config), names, chunksize=_CHUNK))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches every process of the group: the parent alone reports it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _process(config: Config, name: str) -> Outcome:
+    return process(read(name), name, config)

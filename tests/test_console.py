@@ -1,0 +1,74 @@
+"""The executable's fast path: `--version` and the bare filter run without typer, as typer would run them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewriter.console import filter_options
+
+KMIRROR = str(Path(sys.executable).parent / "kmirror")
+POD = b"kind: Pod\nspec:\n  containers:\n  - image: nginx:1.25  # web\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], (None, None, False)),
+        (["-c", "r.yaml"], ("r.yaml", None, False)),
+        (["--config", "r.yaml", "--strict"], ("r.yaml", None, True)),
+        (["--config=r.yaml"], ("r.yaml", None, False)),
+        (["--preset", "daocloud"], (None, "daocloud", False)),
+        (["--preset=daocloud", "-c", "r.yaml"], ("r.yaml", "daocloud", False)),
+    ],
+)
+def test_filter_options(args: list[str], expected: tuple[str | None, str | None, bool]) -> None:
+    assert filter_options(args) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rewrite", "x.yaml"],
+        ["--help"],
+        ["--debug"],
+        ["-c"],
+        ["-c", "-"],
+        ["-cr.yaml"],
+        ["--config="],
+        ["--strict", "--strict"],
+        ["-c", "a.yaml", "--config", "b.yaml"],
+        ["--version", "--strict"],
+        ["--unknown"],
+    ],
+)
+def test_anything_else_goes_to_the_full_command_line(args: list[str]) -> None:
+    assert filter_options(args) is None
+
+
+def test_version_and_filter_do_not_load_typer(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("mirrors:\n  - {from: docker.io, to: hub.example.com}\n")
+    code = (
+        "import io, sys\n"
+        "from rewriter.console import main\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(sys.argv[1].encode()))\n"
+        "assert main(['--version']) == 0 and main(['-c', 'rules.yaml']) == 0\n"
+        "print('typer' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, POD.decode()], cwd=tmp_path, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"kmirror 0.1.0\n" + POD.replace(b"nginx", b"hub.example.com/library/nginx")
+    assert done.stderr == b"False\n"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["-c", "rules.yaml", "--strict"], ["--config=rules.yaml"], ["--preset", "nope"], ["-c", "missing.yaml"]])
+def test_fast_path_answers_as_typer_does(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "rules.yaml").write_text("mirrors:\n  - {from: docker.io, to: hub.example.com}\nblocked: [quay.io]\n")
+    stream = POD + b"---\nimage: quay.io/a/b:1\n"
+    fast = subprocess.run([KMIRROR, *args], input=stream, cwd=tmp_path, capture_output=True, timeout=60)
+    # --debug is not a filter option: the same command line goes through typer.
+    full = subprocess.run([KMIRROR, "--debug", *args], input=stream, cwd=tmp_path, capture_output=True, timeout=60)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (full.returncode, full.stdout, full.stderr)

@@ -1,0 +1,172 @@
+"""A helm or kustomize that hangs is bounded by `--timeout` (issue #9).
+
+Fake `helm` and `kustomize` executables write their process group, start a grandchild
+(`sleep 1000 &`) and then sleep. The real `kmirror` must give up after `--timeout`
+seconds with one `kmirror: error: ... timed out after N s: <command>` line and exit 2,
+and leave no process of the child's group alive: not the child, not the grandchild.
+Ctrl-C while the child hangs kills the group the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rewriter.helm import ChartRef, Render, template
+from rewriter.kustomize import run_build
+
+KMIRROR = str(Path(sys.executable).parent / "kmirror")
+RULES = "mirrors:\n  - {from: docker.io, to: hub.example.com}\n"
+POD = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: nginx:1.25\n"
+SAFETY = 30  # seconds: a hang fails the test instead of hanging it
+
+
+def hanging(folder: Path, name: str) -> Path:
+    """An executable that records its process group, starts a grandchild, and sleeps."""
+    script = folder / name
+    script.write_text(
+        "#!/bin/sh\n"
+        "sleep 1000 &\n"
+        f"echo $! > {folder}/grandchild.pid\n"
+        f"cut -d' ' -f5 /proc/$$/stat > {folder}/group.tmp && mv {folder}/group.tmp {folder}/group\n"
+        "sleep 1000\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def printing(folder: Path, name: str) -> Path:
+    """An executable that prints POD at once, as a quick helm or kustomize would."""
+    script = folder / name
+    script.write_text(f"#!/bin/sh\nprintf '%s' {shlex.quote(POD)}\n")
+    script.chmod(0o755)
+    return script
+
+
+def environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("KMIRROR_CONFIG", "GITHUB_ACTIONS")}
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a zombie runs nothing, its reaper may be slow)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
+    return state not in ("Z", "X")
+
+
+def group_members(group: int) -> list[int]:
+    """The running processes in process group `group`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == group and running(int(entry.name)):
+            members.append(int(entry.name))
+    return members
+
+
+def assert_all_gone(folder: Path) -> None:
+    """Neither the child's process group nor its grandchild outlives kmirror (reaping may take a moment)."""
+    group = int((folder / "group").read_text())
+    grandchild = int((folder / "grandchild.pid").read_text())
+    assert group != os.getpgrp()  # the child ran in a group of its own
+    deadline = time.monotonic() + 5
+    while (group_members(group) or running(grandchild)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert group_members(group) == []
+    assert not running(grandchild)
+
+
+def kmirror(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    started = time.monotonic()
+    done = subprocess.run([KMIRROR, *args], capture_output=True, cwd=folder, env=environment(), timeout=SAFETY)
+    return done, time.monotonic() - started
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "base").mkdir()
+    return tmp_path
+
+
+def test_hanging_helm_is_killed_with_its_children(folder: Path) -> None:
+    helm = str(hanging(folder, "helm"))
+    done, took = kmirror(folder, "helm", "./chart", "--set", "password=hunter2", "--helm", helm, "--timeout", "2", "-c", "rules.yaml")
+    command = shlex.join([helm, "template", "release-name", "./chart", "--set", "password=***"])
+    assert done.stderr.decode() == f"kmirror: error: helm timed out after 2 s: {command}\n"
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert 2 <= took < 15
+    assert_all_gone(folder)
+
+
+def test_hanging_helm_pull_for_chart_is_killed_with_its_children(folder: Path) -> None:
+    helm = str(hanging(folder, "helm"))
+    done, took = kmirror(folder, "chart", "example/app", "--helm", helm, "--timeout", "2", "-c", "rules.yaml")
+    assert done.stderr.decode().startswith(f"kmirror: error: helm timed out after 2 s: {helm} pull example/app --untar --destination ")
+    assert len(done.stderr.splitlines()) == 1
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert 2 <= took < 15
+    assert_all_gone(folder)
+
+
+@pytest.mark.parametrize("seconds", ["2", "1.5"])
+def test_hanging_kustomize_is_killed_with_its_children(folder: Path, seconds: str) -> None:
+    kustomize = str(hanging(folder, "kustomize"))
+    done, took = kmirror(folder, "kustomize", "base", "--kustomize", kustomize, "--timeout", seconds, "-c", "rules.yaml")
+    command = shlex.join([kustomize, "build", "base"])
+    assert done.stderr.decode() == f"kmirror: error: kustomize timed out after {seconds} s: {command}\n"
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert float(seconds) <= took < 15
+    assert_all_gone(folder)
+
+
+@pytest.mark.parametrize("command", ["helm", "kustomize"])
+def test_ctrl_c_while_the_child_hangs_kills_its_group(folder: Path, command: str) -> None:
+    child = str(hanging(folder, command))
+    target = ["helm", "./chart", "--helm", child] if command == "helm" else ["kustomize", "base", "--kustomize", child]
+    process = subprocess.Popen([KMIRROR, *target, "-c", "rules.yaml"], cwd=folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + SAFETY
+    while not (folder / "group").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=SAFETY)
+    assert (process.returncode, out) == (130, b"")
+    assert b"Traceback" not in err
+    assert_all_gone(folder)
+
+
+@pytest.mark.parametrize("command", ["helm", "chart", "kustomize"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_timeout_must_be_a_positive_number_of_seconds(folder: Path, command: str, value: str) -> None:
+    done, _ = kmirror(folder, command, "base", "--timeout", value, "-c", "rules.yaml")
+    assert done.stderr.decode() == f"kmirror: error: invalid option: --timeout: {value}: give a number of seconds greater than 0\n"
+    assert (done.returncode, done.stdout) == (2, b"")
+
+
+def test_quick_helm_and_kustomize_finish_within_the_timeout(folder: Path) -> None:
+    assert template(str(printing(folder, "helm")), ChartRef("./chart"), Render(), 5) == POD.encode()
+    built = run_build([str(printing(folder, "kustomize")), "build", "base"], 5)
+    assert (built.output, built.warnings) == (POD.encode(), "")
+
+
+def test_quick_helm_through_the_command_line(folder: Path) -> None:
+    helm = str(printing(folder, "helm"))
+    done, _ = kmirror(folder, "helm", "./chart", "--helm", helm, "--timeout", "0.5", "-c", "rules.yaml")
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.decode() == POD.replace("nginx", "hub.example.com/library/nginx")
