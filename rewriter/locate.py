@@ -52,6 +52,7 @@ _IMAGE_KEY_RE = re.compile(
 )
 _IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image")  # name: SOME_IMAGE
 _IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
+_VALUE_KEY_RE = re.compile(rf"(?:value|default){_Q}[ \t]*:")  # the key whose value such a name names
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
@@ -119,13 +120,18 @@ def may_hold_images(text: str) -> bool:
 
     Each pattern stands for the text one of the rules in this module's docstring needs:
     a key naming an image with a value on its line or a scalar on the next, a `name`
-    naming an image, an image flag, a `reference` key, or a `/` followed in the same token
-    by a tag or digest (every registry-qualified reference, `docker://` URLs included).
+    naming an image along with a `value` or `default` key, an image flag, a `reference`
+    key, or a `/` followed in the same token by a tag or digest (every registry-qualified
+    reference, `docker://` URLs included).
     """
     if _QUALIFIED_TEXT_RE.search(text):
         return True
     lowered = text.lower()
-    if "image" in lowered and any(p.search(lowered) for p in (_IMAGE_KEY_RE, _IMAGE_NAME_RE, _IMAGE_FLAG_TEXT_RE)):
+    if "image" in lowered and (
+        _IMAGE_KEY_RE.search(lowered)
+        or _IMAGE_FLAG_TEXT_RE.search(lowered)
+        or (_IMAGE_NAME_RE.search(lowered) and _VALUE_KEY_RE.search(lowered))
+    ):
         return True
     return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
 

@@ -80,6 +80,7 @@ def test_prefilter_keeps_every_shape_locate_reads(text: str) -> None:
         "kind: CustomResourceDefinition\nspec:\n  image:\n    description: the container image\n    type: object\n",
         "labels:\n  app.kubernetes.io/name: web\n",
         "image: {}\n",
+        "additionalPrinterColumns:\n- jsonPath: .spec.image\n  name: Image\n  type: string\n",
         "apiVersion: rbac.authorization.k8s.io/v1\n",
     ],
 )
