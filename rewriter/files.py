@@ -83,7 +83,7 @@ def check_writable(name: str) -> None:
         raise KmirrorError(f"cannot write: {name}: permission denied on folder {path.parent}")
 
 
-def write_atomic(name: str, content: str | bytes) -> None:
+def write_atomic(name: str, content: str | bytes, sync_folder: bool = True) -> None:
     """Replace file `name` with `content` (text is written as UTF-8, newlines as given), keeping its mode, owner and group.
 
     The new content goes to a temporary file in the same folder, which then replaces
@@ -113,7 +113,8 @@ def write_atomic(name: str, content: str | bytes) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-    _sync_folder(path.parent)
+    if sync_folder:
+        _sync_folder(path.parent)
 
 
 @contextlib.contextmanager
