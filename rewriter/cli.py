@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from rewriter import __version__, console
+from rewriter import console
 from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
@@ -70,8 +70,7 @@ def filter_stream(
 ) -> None:
     """Rewrite the YAML stream on standard input to standard output."""
     if version:
-        console.write(f"kmirror {__version__}\n")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(console.version())
     if ctx.invoked_subcommand is not None:
         return
     raise typer.Exit(console.filter_stdin(config, preset, strict))

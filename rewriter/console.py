@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run kmirror with `argv` (default: the process arguments) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:
-        return guarded(_version, debug=False)
+        return guarded(version, debug=False)
     chosen = filter_options(args)
     if chosen is None:
         from rewriter.cli import main as commands
@@ -59,8 +59,11 @@ def filter_options(args: list[str]) -> tuple[str | None, str | None, bool] | Non
     return values["--config"], values["--preset"], strict
 
 
-def guarded(run: Callable[[], int], debug: bool) -> int:
-    """`run()`'s exit code; kmirror's errors, Ctrl-C, a closed stdout and bugs become messages and codes."""
+def guarded(run: Callable[[], int], debug: bool, hint: str = " (run with --debug for a traceback)") -> int:
+    """`run()`'s exit code; kmirror's errors, Ctrl-C, a closed stdout and bugs become messages and codes.
+
+    `hint` ends the message of an internal error (empty where there is no --debug option).
+    """
     try:
         return run()
     except KmirrorError as exc:
@@ -77,7 +80,7 @@ def guarded(run: Callable[[], int], debug: bool) -> int:
     except Exception as exc:  # the one boundary that turns a bug into exit 3
         if debug:
             raise
-        err(f"kmirror: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        err(f"kmirror: internal error: {type(exc).__name__}: {exc}{hint}")
         return EXIT_BUG
 
 
@@ -86,7 +89,8 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
-def _version() -> int:
+def version() -> int:
+    """Print `kmirror VERSION`."""
     write(f"kmirror {__version__}\n")
     return EXIT_OK
 

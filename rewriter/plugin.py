@@ -27,14 +27,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rewriter import __version__
+from rewriter import __version__, console
+from rewriter.console import EXIT_FINDINGS, EXIT_OK
 from rewriter.errors import KmirrorError
 from rewriter.findings import Finding
 from rewriter.krm import API_VERSION, KIND, load_image_mirror
 from rewriter.pipeline import Outcome, process
 
 PLUGIN_PATH = Path(*API_VERSION.split("/"), KIND.lower(), KIND)
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
 def plugin_root(env: Mapping[str, str]) -> Path:
@@ -85,28 +85,25 @@ def _describe(finding: Finding) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run as kustomize runs the plugin: `ImageMirror CONFIG_FILE`, resources on standard input."""
     args = list(sys.argv[1:] if argv is None else argv)
+    return console.guarded(lambda: _transform_stdin(args), debug=False, hint="")  # kustomize passes no --debug
+
+
+def _transform_stdin(args: list[str]) -> int:
+    if len(args) != 1:
+        raise KmirrorError(f"usage: {KIND} CONFIG_FILE: kustomize runs this plugin with one argument, got {len(args)}")
     try:
-        if len(args) != 1:
-            raise KmirrorError(f"usage: {KIND} CONFIG_FILE: kustomize runs this plugin with one argument, got {len(args)}")
-        try:
-            config_text = Path(args[0]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KmirrorError(f"cannot read config: {args[0]}: {exc}") from None
-        outcome = transform(config_text, "transformer config", sys.stdin.buffer.read())
-        failures = outcome.findings(after_rewrite=True)
-        if failures:
-            for finding in failures:
-                print(_describe(finding), file=sys.stderr)
-            print(f"kmirror: {len(failures)} image references cannot be mirrored; see above", file=sys.stderr)
-            return EXIT_FINDINGS
-        sys.stdout.buffer.write(outcome.output)
-        return EXIT_OK
-    except KmirrorError as exc:
-        print(f"kmirror: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:  # the plugin's one boundary: a bug becomes exit 3 with a message
-        print(f"kmirror: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_BUG
+        config_text = Path(args[0]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KmirrorError(f"cannot read config: {args[0]}: {exc}") from None
+    outcome = transform(config_text, "transformer config", sys.stdin.buffer.read())
+    failures = outcome.findings(after_rewrite=True)
+    if failures:
+        for finding in failures:
+            console.err(_describe(finding))
+        console.err(f"kmirror: {len(failures)} image references cannot be mirrored; see above")
+        return EXIT_FINDINGS
+    console.write(outcome.output)
+    return EXIT_OK
 
 
 if __name__ == "__main__":
