@@ -21,6 +21,7 @@ never reported. Collections reached through aliases are visited once.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -28,12 +29,15 @@ from dataclasses import dataclass
 
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import BaseResolver
 
 from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
 from rewriter.stream import Document, compose_text
 
 STR_TAG = "tag:yaml.org,2002:str"
+_DEFAULT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag object most string scalars share
+_RESOURCE_KEYS = ("apiVersion", "kind", "name")
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
 _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
 _FLAG_RE = re.compile(r"(?<![^\s\"',;\[])(--?[\w-]++)=([^\s\"',;]+)", re.ASCII)  # -name=value, one word
@@ -143,11 +147,23 @@ def format_key(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
+@functools.lru_cache(maxsize=4096)
+def _key_step(key: str) -> tuple[str, str]:
+    """What `format_key` appends for `key`: after a path, and as the first step (keys repeat: once each)."""
+    return format_key("x", key)[1:], format_key("", key)
+
+
+@functools.lru_cache(maxsize=4096)
 def _is_image_name(name: str) -> bool:
     if len(name) > _KEY_MAX:
         return False
     lowered = name.lower()
     return "image" in lowered and not any(word in lowered for word in _NOT_AN_IMAGE)
+
+
+def _is_str(node: ScalarNode) -> bool:
+    """The scalar is a string (the resolver's shared default tag, or a tag that reads the same)."""
+    return node.ctag is _DEFAULT_STR or node.tag == STR_TAG
 
 
 def _templated(value: str) -> bool:
@@ -231,13 +247,14 @@ class _Walker:
 
     def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
         pairs = [(k.value, v) for k, v in node.value if isinstance(k, ScalarNode) and isinstance(k.value, str)]
-        scalars = {k: v.value for k, v in pairs if isinstance(v, ScalarNode) and v.tag == STR_TAG}
+        scalars = {k: v.value for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and _is_str(v)}
         if "kind" in scalars and "apiVersion" in scalars:
             resource = _resource(node, scalars)
             keys = ()
         sibling_name = scalars.get("name", "")
         for key, value in pairs:
-            child_path = format_key(path, key)
+            after, first = _key_step(key)
+            child_path = path + after if path else first
             child_keys = (*keys, key)
             if isinstance(value, ScalarNode):
                 whole = (
@@ -268,10 +285,10 @@ class _Walker:
                 previous = None
 
     def _declared(self, keys: tuple[str, ...], resource: Resource) -> bool:
-        return any(f.segments == keys and (f.kind is None or f.kind == resource.kind) for f in self.fields)
+        return bool(self.fields) and any(f.segments == keys and (f.kind is None or f.kind == resource.kind) for f in self.fields)
 
     def scalar(self, node: ScalarNode, path: str, keys: tuple[str, ...], resource: Resource, carrier: str | None, whole: bool) -> None:
-        if node.tag != STR_TAG or not node.value:
+        if not node.value or not _is_str(node):
             return
         value: str = node.value
         carrier = carrier or "field"
@@ -438,6 +455,6 @@ def _resource(node: MappingNode, scalars: dict[str, str]) -> Resource:
     name = namespace = None
     for k, v in node.value:
         if isinstance(k, ScalarNode) and k.value == "metadata" and isinstance(v, MappingNode):
-            meta = {mk.value: mv.value for mk, mv in v.value if isinstance(mv, ScalarNode) and mv.tag == STR_TAG}
+            meta = {mk.value: mv.value for mk, mv in v.value if isinstance(mv, ScalarNode) and _is_str(mv)}
             name, namespace = meta.get("name"), meta.get("namespace")
     return Resource(scalars.get("apiVersion"), scalars.get("kind"), name, namespace)
