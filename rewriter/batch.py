@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from rewriter import cores
 from rewriter.config import Config
 from rewriter.files import read
 from rewriter.pipeline import Outcome, process
@@ -23,15 +23,16 @@ MIN_FILES = 64  # below this many files, workers cost more than they save
 _CHUNK = 32  # files a worker takes at a time
 
 
-def process_files(names: Sequence[str], config: Config) -> list[Outcome]:
-    """Every file's Outcome, in the order of `names`; KmirrorError from the first file that fails."""
-    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, len(names) // _CHUNK)
-    if len(names) < MIN_FILES or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [process(read(name), name, config) for name in names]
+def process_files(names: Sequence[str], config: Config) -> Iterator[Outcome]:
+    """Every file's Outcome, in the order of `names`, each as soon as it is known; KmirrorError from the first file that fails."""
+    workers = min(cores.usable(), len(names) // _CHUNK)
+    if len(names) < MIN_FILES or workers < 2 or not cores.forkable():
+        yield from (process(read(name), name, config) for name in names)
+        return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts) as pool:
         try:
-            return list(pool.map(functools.partial(_process, config), names, chunksize=_CHUNK))
+            yield from pool.map(functools.partial(_process, config), names, chunksize=_CHUNK)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -40,6 +41,9 @@ def process_files(names: Sequence[str], config: Config) -> list[Outcome]:
 def _ignore_interrupts() -> None:
     # Ctrl-C reaches every process of the group: the parent alone reports it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM and SIGHUP end a worker as usual (the parent may be cleaning up under its own handlers).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _process(config: Config, name: str) -> Outcome:

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,7 +24,7 @@ from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from rewriter.errors import KmirrorError, seconds
-from rewriter.files import STDIN, check_writable, expand, write_all, write_atomic
+from rewriter.files import STDIN, Replacement, check_writable, expand, write_atomic
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
 from rewriter.plan import Image
@@ -53,6 +53,10 @@ PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders;
 
 
 def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
+    return list(_outcomes(paths, settings))
+
+
+def _outcomes(paths: Sequence[str], settings: Config) -> Iterator[Outcome]:
     files, notes = expand(list(paths))
     for note in notes:
         console.err(f"kmirror: note: {note}")
@@ -90,12 +94,21 @@ def rewrite_command(
 
     Example: kmirror rewrite -w deploy/
     """
-    outcomes = _run(paths, console.settings(config, preset))
-    raise typer.Exit(_rewrite(outcomes, write=write, check=check, diff=diff, strict=strict))
+    settings = console.settings(config, preset)
+    if not write or check:
+        raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
+    with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
+        outcomes = []
+        for outcome in _outcomes(paths, settings):
+            outcomes.append(outcome)
+            if outcome.changed and outcome.source.name != STDIN:
+                replacement.stage(outcome.source.name, outcome.output)
+        raise typer.Exit(_rewrite(outcomes, replacement, check=False, diff=diff, strict=strict))
 
 
-def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, strict: bool) -> int:
-    if not (write or check or diff):
+def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bool, diff: bool, strict: bool) -> int:
+    """Print, diff, check or (with a Replacement of the changed files) write the outcomes; the exit code."""
+    if replacement is None and not (check or diff):
         return console.emit_rewritten(outcomes, strict)
     if strict and console.strict_refusal(outcomes, "no file changed"):
         return EXIT_FINDINGS
@@ -108,13 +121,13 @@ def _rewrite(outcomes: list[Outcome], write: bool, check: bool, diff: bool, stri
             console.err(f"would rewrite {outcome.source.name}")
         console.err(f"{console.count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
         return EXIT_FINDINGS if changed else EXIT_OK
-    if write:
+    if replacement is not None:
         stdin = [o for o in changed if o.source.name == STDIN]
         if stdin:
             raise KmirrorError("cannot write: -: standard input cannot be rewritten in place (drop -w)")
         for outcome in changed:
             check_writable(outcome.source.name)
-        write_all([(outcome.source.name, outcome.output) for outcome in changed])
+        replacement.commit()
         console.err(f"rewrote {console.count(len(changed), 'file')}")
     return EXIT_OK
 

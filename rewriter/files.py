@@ -6,12 +6,17 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 from rewriter.errors import KmirrorError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 STDIN = "-"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -83,7 +88,7 @@ def check_writable(name: str) -> None:
         raise KmirrorError(f"cannot write: {name}: permission denied on folder {path.parent}")
 
 
-def write_atomic(name: str, content: str | bytes, sync_folder: bool = True) -> None:
+def write_atomic(name: str, content: str | bytes) -> None:
     """Replace file `name` with `content` (text is written as UTF-8, newlines as given), keeping its mode, owner and group.
 
     The new content goes to a temporary file in the same folder, which then replaces
@@ -91,30 +96,58 @@ def write_atomic(name: str, content: str | bytes, sync_folder: bool = True) -> N
     and a failure at any point leaves the original as it was. A symbolic link is
     followed (the file it points to is replaced, the link stays); a hard link is broken.
     """
-    path = _real(name)
     with _signals_held():
-        try:
-            status = path.stat()
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
-        except OSError as exc:
-            raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(content.encode("utf-8") if isinstance(content, str) else content)
+        staged = _stage(name, content)
+        _rename(staged)
+    _sync_folder(staged.path.parent)
 
-                out.flush()
-                _keep_owner(out.fileno(), status)
-                os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except OSError as exc:
-            Path(temporary).unlink(missing_ok=True)
-            raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    if sync_folder:
-        _sync_folder(path.parent)
+
+@dataclass(frozen=True)
+class _Staged:
+    """A new content written to `temporary`, beside the file `path` it is to replace (`name` as given)."""
+
+    name: str
+    path: Path
+    temporary: str
+
+
+def _stage(name: str, content: str | bytes, created: Callable[[str], None] = lambda _: None) -> _Staged:
+    """Write `content` to a new temporary file beside `name`'s file, with its mode, owner and group, synced.
+
+    `created` hears of the temporary file as soon as it exists; on failure it is removed again.
+    """
+    import tempfile  # here, not at the top: the filter never writes a file
+
+    path = _real(name)
+    try:
+        status = path.stat()
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kmirror", dir=path.parent)
+    except OSError as exc:
+        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    created(temporary)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content.encode("utf-8") if isinstance(content, str) else content)
+            out.flush()
+            _keep_owner(out.fileno(), status)
+            os.fchmod(out.fileno(), status.st_mode & 0o7777)  # after chown, which clears set-id bits
+            os.fsync(out.fileno())
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return _Staged(name, path, temporary)
+
+
+def _rename(staged: _Staged) -> None:
+    """Put the temporary file in place of the file it replaces (or remove it when that fails)."""
+    try:
+        os.replace(staged.temporary, staged.path)
+    except OSError as exc:
+        Path(staged.temporary).unlink(missing_ok=True)
+        raise KmirrorError(f"cannot write: {staged.name}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -156,21 +189,75 @@ def _sync_folder(folder: Path) -> None:
             os.close(handle)
 
 
-WRITERS = 8  # files written at a time: the time goes to fsync, which other threads overlap
+WRITERS = 4  # files staged at a time: the time goes to the file system (creating and syncing files)
 
 
-def write_all(contents: list[tuple[str, str | bytes]]) -> None:
-    """`write_atomic` every (name, content), several at a time; KmirrorError from the first that fails.
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived while temporary files existed (an interruption, like Ctrl-C)."""
 
-    The signals `write_atomic` holds are held in this thread too, for the whole batch (the
-    writer threads start with them held): one sent meanwhile lands after the last rename.
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Replacement:
+    """Files replaced together, all or none; use it as a `with` block, from the main thread.
+
+    `stage` writes a file's new content to a temporary file beside it at once, in a
+    writer thread (while the caller goes on computing the next one); `commit` renames
+    every staged file into place, then syncs each folder once. Leaving the block without
+    a commit (an error, Ctrl-C, SIGTERM or SIGHUP) removes every temporary file and
+    changes no file; a SIGTERM or SIGHUP is then sent again, so it still ends the process.
     """
-    with _signals_held(), ThreadPoolExecutor(WRITERS) as pool:
 
-        futures = [pool.submit(write_atomic, name, content) for name, content in contents]
+    def __enter__(self) -> Replacement:
+        from concurrent.futures import ThreadPoolExecutor  # here, not at the top: the filter never writes a file
+
+        self._lock = threading.Lock()
+        self._temporaries: set[str] = set()  # every temporary file that exists, told by the writer that made it
+        self._futures: list[Future[_Staged]] = []
+        self._pool = ThreadPoolExecutor(WRITERS, initializer=signal.pthread_sigmask, initargs=(signal.SIG_BLOCK, _HELD_SIGNALS))
+        self._previous: dict[int, Any] = {}
         try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+            with _signals_held():
+                for signum in _STOP_SIGNALS:
+                    self._previous[signum] = signal.signal(signum, _stop)
+        except BaseException as error:  # a signal that came meanwhile: __exit__ would not run
+            self.__exit__(type(error), error, error.__traceback__)
             raise
+        return self
+
+    def stage(self, name: str, content: str | bytes) -> None:
+        """Start writing `content` for file `name` (a failure is raised by `commit`)."""
+        self._futures.append(self._pool.submit(_stage, name, content, self._created))
+
+    def _created(self, temporary: str) -> None:
+        with self._lock:
+            self._temporaries.add(temporary)
+
+    def commit(self) -> None:
+        """Wait for every staged file, then rename them all; KmirrorError from the first (in order) that failed."""
+        staged = [future.result() for future in self._futures]
+        with _signals_held():  # one sent meanwhile lands after the last rename
+            for item in staged:
+                _rename(item)
+                self._temporaries.discard(item.temporary)
+        for folder in dict.fromkeys(item.path.parent for item in staged):
+            _sync_folder(folder)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        with _signals_held():  # a second Ctrl-C does not cut the clean-up short
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for temporary in self._temporaries:
+                Path(temporary).unlink(missing_ok=True)
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            if isinstance(error, _Stopped):
+                os.kill(os.getpid(), error.signum)  # lands when the block ends: the usual action, now that nothing is left behind
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)

@@ -12,7 +12,7 @@ import pytest
 from rewriter.batch import MIN_FILES, process_files
 from rewriter.config import load_config
 from rewriter.errors import KmirrorError
-from rewriter.files import write_all
+from rewriter.files import Replacement
 from rewriter.pipeline import process
 
 KMIRROR = str(Path(sys.executable).parent / "kmirror")
@@ -36,7 +36,7 @@ def test_workers_give_what_one_process_gives_in_order(folder: Path) -> None:
     assert (os.cpu_count() or 1) > 1, "this machine has one core: the workers are not exercised"
     config = load_config(str(folder / ".kmirror.yaml"), None, folder)
     names = sorted(str(p) for p in folder.glob("pod-*.yaml"))
-    outcomes = process_files(names, config)
+    outcomes = list(process_files(names, config))
     assert [o.source.name for o in outcomes] == names
     assert [o.output for o in outcomes] == [process(Path(n).read_bytes(), n, config).output for n in names]
     assert [[i.location.text for i in o.images] for o in outcomes] == [[f"nginx:1.{i}"] for i in range(COUNT)]
@@ -60,12 +60,40 @@ def test_rewrite_in_place_many_files(folder: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.endswith(".kmirror")]
 
 
-def test_write_all_reports_a_failure_and_leaves_each_file_old_or_new(tmp_path: Path) -> None:
+def test_a_failed_replacement_changes_no_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     names = [str(tmp_path / f"f{i}.yaml") for i in range(20)]
     for name in names:
         Path(name).write_text("a: 1\n")
     Path(names[5]).unlink()
     with pytest.raises(KmirrorError, match=r"^cannot write: .*f5.yaml: No such file or directory$"):
-        write_all([(name, b"a: 2\n") for name in names])
-    assert {Path(n).read_bytes() for n in names if n != names[5]} <= {b"a: 1\n", b"a: 2\n"}
+        with Replacement() as replacement:
+            for name in names:
+                replacement.stage(name, b"a: 2\n")
+            replacement.commit()
+    assert {Path(n).read_bytes() for n in names if n != names[5]} == {b"a: 1\n"}
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".kmirror")]
+
+
+def test_a_replacement_left_without_commit_changes_nothing(tmp_path: Path) -> None:
+    names = [str(tmp_path / f"f{i}.yaml") for i in range(20)]
+    for name in names:
+        Path(name).write_text("a: 1\n")
+    with pytest.raises(KmirrorError, match="later"):
+        with Replacement() as replacement:
+            for name in names:
+                replacement.stage(name, b"a: 2\n")
+            raise KmirrorError("later")
+    assert {Path(n).read_bytes() for n in names} == {b"a: 1\n"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)
+
+
+def test_a_replacement_commits_every_file(tmp_path: Path) -> None:
+    names = [str(tmp_path / f"f{i}.yaml") for i in range(20)]
+    for name in names:
+        Path(name).write_text("a: 1\n")
+    with Replacement() as replacement:
+        for i, name in enumerate(names):
+            replacement.stage(name, f"a: {i}\n")
+        replacement.commit()
+    assert [Path(n).read_text() for n in names] == [f"a: {i}\n" for i in range(20)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)
