@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -29,6 +29,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.errors import KmirrorError
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 CONFIG_NAME = ".kmirror.yaml"
 DEFAULT_PRESET = "daocloud"
@@ -188,7 +191,7 @@ def load_preset(name: str) -> Preset:
     """Load the built-in preset `name`; raise KmirrorError naming the known ones."""
     if name not in preset_names():
         raise KmirrorError(f"unknown preset: {name!r}: known presets are {', '.join(preset_names())}")
-    text = resources.files("rewriter.presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    text = _presets().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     doc = _Doc(f"preset {name}", text)
     top = _mapping(doc, doc.root, "preset", _PRESET_META + ("mirrors", "aliases"))
     meta = {k: _string(doc, top[k], k) for k in _PRESET_META}
@@ -199,8 +202,13 @@ def load_preset(name: str) -> Preset:
 
 def preset_names() -> list[str]:
     """Names of the built-in presets, sorted."""
-    files = resources.files("rewriter.presets").iterdir()
-    return sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml"))
+    return sorted(f.name[: -len(".yaml")] for f in _presets().iterdir() if f.name.endswith(".yaml"))
+
+
+def _presets() -> Traversable:
+    from importlib import resources  # here, not at the top: a rules file without a preset needs none
+
+    return resources.files("rewriter.presets")
 
 
 def parse_config(text: str, name: str, preset_override: str | None = None) -> Config:
