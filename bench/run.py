@@ -341,6 +341,15 @@ def kmirror_executable() -> str:
     return found
 
 
+def compile_kmirror() -> None:
+    """Byte-compile kmirror's modules, as `pip install` does for an installed package.
+
+    The editable install in .venv runs the sources; where PYTHONDONTWRITEBYTECODE is set,
+    Python would compile every module again at every start, which no installed kmirror does.
+    """
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "rewriter")], check=True)
+
+
 def kubectl() -> str:
     """.tools/bin/kubectl, installed by ./scripts/install-tools when missing."""
     if not KUBECTL.is_file():
@@ -672,6 +681,7 @@ def main() -> int:
         if not Path(TIME).is_file():
             raise BenchError(f"{TIME} is missing: install GNU time (apt-get install time)")
         kmirror, kube = kmirror_executable(), kubectl()
+        compile_kmirror()
         WORK.mkdir(exist_ok=True)
         corpus = load_corpus()
         rules = rules_text(corpus.registries)
