@@ -69,6 +69,9 @@ class NestingError(ValueError):
         super().__init__(f"collections nested deeper than {MAX_NESTING} levels")
         self.offset = offset
 
+    def __reduce__(self) -> tuple[type[NestingError], tuple[int]]:
+        return type(self), (self.offset,)  # whole, when a child process sends it back
+
 
 @dataclass(frozen=True, slots=True)
 class Resource:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from rewriter.config import Config
 from rewriter.findings import Finding
 from rewriter.errors import KmirrorError
-from rewriter.locate import NestingError, locate, may_hold_images
+from rewriter.locate import NestingError, may_hold_images
+from rewriter.parallel import locate_stream
 from rewriter.plan import Image, blocked_findings, plan
 from rewriter.splice import splice
-from rewriter.stream import BOM, Source, decode, documents
+from rewriter.stream import BOM, Source, decode
 
 
 
@@ -39,7 +40,7 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
     source = decode(data, name)
     try:
         wanted = None if config.fields else may_hold_images
-        locations = locate(documents(source, wanted), config.fields)
+        locations = locate_stream(source, wanted, config.fields)
     except NestingError as exc:
         line, column = source.position(exc.offset)
         raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None

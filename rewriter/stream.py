@@ -15,11 +15,10 @@ from __future__ import annotations
 import bisect
 import codecs
 import functools
-import os
+import itertools
 import re
-import signal
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,6 @@ from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import Node, ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from rewriter import cores
 from rewriter.errors import KmirrorError
 
 BOM = b"\xef\xbb\xbf"
@@ -166,58 +164,74 @@ class Document:
 _MARKER_RE = re.compile(rb"\n(?:---|\.\.\.)(?![^ \t\r\n])")
 _CONTENT_RE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.MULTILINE)  # a line that is not blank or a comment
 _RUN = 1 << 18  # pieces go together in runs of up to this many bytes (and one more piece)
-# From this many bytes on, parsing the pieces that are not composed in a forked process,
-# while this one composes the rest, saves more than the fork costs (a few milliseconds).
-_APART = 1 << 20
 
 
-class InvalidYAML(KmirrorError):
-    """A syntax error; `offset` is the stream's byte offset it was found at (to tell which came first)."""
+@dataclass(frozen=True)
+class Part:
+    """Bytes `[start:end]` of a stream, cut at document markers; `index` is the number of its first document."""
 
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-    def __reduce__(self) -> tuple[type[InvalidYAML], tuple[str, int]]:
-        return type(self), (str(self), self.offset)  # whole, when a worker process sends it back
+    start: int
+    end: int
+    index: int
 
 
-def documents(source: Source, wanted: Callable[[str], bool] | None = None) -> Iterator[Document]:
-    """The stream's documents in order, composed a run of pieces of text at a time.
+def parts(source: Source, count: int) -> list[Part]:
+    """The stream cut at document markers into at most `count` parts of about the same size.
+
+    Each part starts where a piece of text between markers starts, so its documents are
+    whole; their numbers are counted from the text (a piece holds one document when it
+    starts with a marker or has a line that is not blank or a comment). A stream with
+    directives is one part (`documents` composes it whole).
+    """
+    data = source.data
+    if _directives(data):
+        return [Part(0, len(data), 0)]
+    found: list[Part] = []
+    start = index = documents = 0  # where the part at hand starts, its first document, documents so far
+    for piece_start, end in _pieces(data, 0, len(data)):
+        if piece_start >= len(data) * (len(found) + 1) / count:
+            found.append(Part(start, piece_start, index))
+            start, index = piece_start, documents
+            if len(found) == count - 1:
+                break
+        if data.startswith(b"---", piece_start, end) or _CONTENT_RE.search(data, piece_start, end):
+            documents += 1
+    return [*found, Part(start, len(data), index)]
+
+
+def _directives(data: bytes) -> bool:
+    return data.startswith(b"%") or b"\n%" in data
+
+
+def documents(source: Source, wanted: Callable[[str], bool] | None = None, part: Part | None = None) -> Iterator[Document]:
+    """The stream's documents in order (or those of `part` of it), composed a run of pieces of text at a time.
 
     With `wanted`, pieces of text between document markers that `wanted` refuses are only
     parsed, for syntax errors: they are not composed or yielded. Consecutive pieces that
     `wanted` treats alike go together, up to about 256 kB a run, so that memory holds one
-    run's characters and nodes at a time. When the pieces only parsed are large, a forked
-    process parses them while this one composes the others; the error reported is the
-    first in the stream either way. A stream with directives (`%YAML`, `%TAG`) is composed
-    whole, since directives belong to the next document.
+    run's characters and nodes at a time. A stream with directives (`%YAML`, `%TAG`) is
+    composed whole, since directives belong to the next document (`parts` leaves it whole).
     """
     data = source.data
-    if wanted is None or data.startswith(b"%") or b"\n%" in data:
+    if wanted is None or _directives(data):
         yield from _composed(source, 0, data.decode("utf-8"), 0)
         return
-    checker = _Checker(source, wanted) if len(data) >= _APART and cores.forkable() else None
-    try:
-        index = 0
-        for run in _runs(data, wanted):
-            if not run.wanted:
-                if checker is None:
-                    _parse(source, run.start, run.end)
-                index += run.documents
-                continue
-            try:
-                found = list(_composed(source, run.start, data[run.start : run.end].decode("utf-8"), index))
-            except InvalidYAML as exc:
-                earlier = checker.result() if checker is not None else None
-                raise (earlier if earlier is not None and earlier.offset < exc.offset else exc) from None
-            yield from found
-            index += len(found)
-        if checker is not None and (error := checker.result()) is not None:
-            raise error
-    finally:
-        if checker is not None:
-            checker.stop()
+    part = part or Part(0, len(data), 0)
+    index = part.index
+    run: _Run | None = None
+    for start, end in _pieces(data, part.start, part.end):
+        piece = data[start:end]
+        keep = wanted(piece.decode("utf-8"))
+        if run is not None and (run.wanted != keep or start - run.start > _RUN):
+            index = yield from _finish(source, run, index)
+            run = None
+        if run is None:
+            run = _Run(keep, start)
+        run.end = end
+        if not keep and (piece.startswith(b"---") or _CONTENT_RE.search(piece)):
+            run.documents += 1  # a piece parsed without error holds one document, or none when blank
+    if run is not None:
+        yield from _finish(source, run, index)
 
 
 @dataclass
@@ -230,96 +244,20 @@ class _Run:
     documents: int = 0
 
 
-def _runs(data: bytes, wanted: Callable[[str], bool]) -> Iterator[_Run]:
-    """The stream's pieces, grouped into runs, each yielded once it is complete."""
-    run: _Run | None = None
-    for start, end in _pieces(data):
-        piece = data[start:end]
-        keep = wanted(piece.decode("utf-8"))
-        if run is not None and (run.wanted != keep or start - run.start > _RUN):
-            yield run
-            run = None
-        if run is None:
-            run = _Run(keep, start)
-        run.end = end
-        if not keep and (piece.startswith(b"---") or _CONTENT_RE.search(piece)):
-            run.documents += 1  # a piece parsed without error holds one document, or none when blank
-    if run is not None:
-        yield run
+def _finish(source: Source, run: _Run, index: int) -> Generator[Document, None, int]:
+    """Compose a wanted run and yield its documents, or parse one that is not; return the next index."""
+    if not run.wanted:
+        _parse(source, run.start, run.end)
+        return index + run.documents
+    documents = list(_composed(source, run.start, source.data[run.start : run.end].decode("utf-8"), index))
+    yield from documents
+    return index + len(documents)
 
 
-class _Checker:
-    """Parses the runs `wanted` refuses for syntax errors in a forked process, while this one composes the others.
-
-    The child groups the pieces into runs on its own (the same runs: `wanted` is a pure
-    function), writes the first error's offset and message to a pipe, and exits; if it
-    ends any other way (killed, out of memory), `result` parses the runs here instead.
-    """
-
-    def __init__(self, source: Source, wanted: Callable[[str], bool]) -> None:
-        self.source = source
-        self.wanted = wanted
-        self.done = False
-        self.error: InvalidYAML | None = None
-        reader, writer = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: parse, write, and leave without any of the parent's clean-up
-            status = 1
-            try:
-                os.close(reader)
-                error = _first_error(source, wanted)
-                report = b"" if error is None else f"{error.offset}\n{error}".encode("utf-8")
-                while report:
-                    report = report[os.write(writer, report) :]
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(writer)
-        self.pipe = reader
-
-    def result(self) -> InvalidYAML | None:
-        """The first syntax error in the runs, or None (waits for the child)."""
-        if not self.done:
-            chunks = []
-            while chunk := os.read(self.pipe, 1 << 16):
-                chunks.append(chunk)
-            if self._reap() != 0:
-                self.error = _first_error(self.source, self.wanted)
-            elif chunks:
-                offset, message = b"".join(chunks).decode("utf-8").split("\n", 1)
-                self.error = InvalidYAML(message, int(offset))
-            self.done = True
-        return self.error
-
-    def stop(self) -> None:
-        """End the child if it still runs (this process failed or was interrupted first)."""
-        if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
-            self._reap()
-
-    def _reap(self) -> int:
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        os.close(self.pipe)
-        return os.waitstatus_to_exitcode(status)
-
-
-def _first_error(source: Source, wanted: Callable[[str], bool]) -> InvalidYAML | None:
-    """The first syntax error in the runs `wanted` refuses, or None."""
-    for run in _runs(source.data, wanted):
-        if not run.wanted:
-            try:
-                _parse(source, run.start, run.end)
-            except InvalidYAML as exc:
-                return exc
-    return None
-
-
-def _pieces(data: bytes) -> Iterator[tuple[int, int]]:
-    """(start, end) of the text between document markers, each piece from its marker on."""
-    bounds = [0, *(m.start() + 1 for m in _MARKER_RE.finditer(data)), len(data)]
-
-    for start, end in zip(bounds, bounds[1:]):
+def _pieces(data: bytes, first: int, last: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the text between document markers in `data[first:last]`, each piece from its marker on."""
+    bounds = itertools.chain([first], (m.start() + 1 for m in _MARKER_RE.finditer(data, first, last)), [last])
+    for start, end in itertools.pairwise(bounds):  # found as they are needed: `parts` stops early
         if data.startswith(b"...", start):
             # An end marker closes the previous document; what follows it, if anything, is a new one.
             newline = data.find(b"\n", start, end)
@@ -342,18 +280,18 @@ def _parse(source: Source, start: int, end: int) -> None:
         for _ in _composed(source, start, piece.decode("utf-8"), 0):
             pass
     except YAMLError as exc:
-        raise InvalidYAML(f"{source.name}: invalid YAML: {exc}", start) from None
+        raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
 
 
 def _composed(source: Source, start: int, text: str, index: int) -> Iterator[Document]:
     try:
         roots = compose_text(text)
     except MarkedYAMLError as exc:
-        raise _syntax_error(source, start, text, exc) from None
+        raise KmirrorError(_syntax_message(source, start, text, exc)) from None
     except YAMLError as exc:
-        raise InvalidYAML(f"{source.name}: invalid YAML: {exc}", start) from None
+        raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
     except RecursionError:
-        raise InvalidYAML(f"{source.name}: invalid YAML: nesting is too deep", start) from None
+        raise KmirrorError(f"{source.name}: invalid YAML: nesting is too deep") from None
     widths = _Widths(text)
     for offset, root in enumerate(roots):
         yield Document(index + offset, start, text, root, widths)
@@ -416,11 +354,10 @@ def _loader(pure: bool) -> YAML:
     return loader
 
 
-def _syntax_error(source: Source, start: int, text: str, exc: MarkedYAMLError) -> InvalidYAML:
+def _syntax_message(source: Source, start: int, text: str, exc: MarkedYAMLError) -> str:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "syntax error"
     if mark is None:
-        return InvalidYAML(f"{source.name}: invalid YAML: {problem}", start)
-    offset = start + _Widths(text)(mark.index)
-    line, column = source.position(offset)
-    return InvalidYAML(f"{source.name}:{line}:{column}: invalid YAML: {problem}", offset)
+        return f"{source.name}: invalid YAML: {problem}"
+    line, column = source.position(start + _Widths(text)(mark.index))
+    return f"{source.name}:{line}:{column}: invalid YAML: {problem}"

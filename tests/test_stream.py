@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
-@pytest.fixture(params=["here", "apart"])
-def checking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Pieces that are not composed are parsed in this process, or (from 0 bytes on) in a forked one."""
-    if request.param == "apart":
-        monkeypatch.setattr(stream_module, "_APART", 0)
-    return str(request.param)
-
-
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=[p.name for p in CORPUS_FILES])
-def test_prefilter_finds_exactly_what_the_full_locate_finds(path: Path, checking: str) -> None:
+def test_prefilter_finds_exactly_what_the_full_locate_finds(path: Path) -> None:
     source = decode(path.read_bytes(), path.name)
     assert locate(documents(source, may_hold_images)) == locate(documents(source))
 
@@ -139,76 +129,36 @@ def test_syntax_error_after_a_long_run_without_images_is_found_at_its_line() -> 
         list(documents(source, may_hold_images))
 
 
-# Pieces that are not composed, parsed in a forked process while this one composes the rest.
-
-WITH_IMAGE = "---\nkind: Pod\nspec:\n  containers:\n  - image: nginx:1\n"
-WITHOUT = "---\nkind: ConfigMap\ndata:\n  key: value\n"
-BROKEN = "---\nkind: ConfigMap\ndata: [\n"
-BROKEN_WITH_IMAGE = "---\nkind: Pod\nspec: {image: nginx, [\n"
+# Parts: a stream cut at document markers, each part's documents numbered as in the whole stream.
 
 
-@pytest.fixture
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every stream is checked apart; the list gets the pid of each child forked."""
-    monkeypatch.setattr(stream_module, "_APART", 0)
-    children: list[int] = []
-    fork = os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            children.append(pid)
-        return pid
-
-    monkeypatch.setattr(stream_module.os, "fork", counted)
-    return children
+def _spans(documents: object) -> list[tuple[int, int]]:
+    return [(d.index, d.stream_offset(d.root.start_mark.index)) for d in documents if d.root is not None]  # type: ignore[attr-defined]
 
 
-def _error(text: str) -> str:
-    with pytest.raises(KmirrorError) as raised:
-        list(documents(decode(text.encode(), "s.yaml"), may_hold_images))
-    return str(raised.value)
+PART_STREAMS = {**{p.name: p.read_text(encoding="utf-8") for p in CORPUS_FILES}, **STREAMS, "long": _long_stream()}
 
 
-def test_a_forked_check_finds_the_error_in_a_piece_not_composed(forks: list[int]) -> None:
-    text = WITH_IMAGE + WITHOUT * 3 + BROKEN + WITH_IMAGE
-    assert _error(text) == "s.yaml:21:1: invalid YAML: did not find expected node content"  # the marker after `data: [`
-    assert len(forks) == 1
+@pytest.mark.parametrize("count", [2, 3, 7])
+@pytest.mark.parametrize("name", PART_STREAMS)
+def test_parts_hold_the_documents_of_the_whole_stream_with_their_numbers(name: str, count: int) -> None:
+    source = decode(PART_STREAMS[name].encode(), "s.yaml")
+    cut = stream_module.parts(source, count)
+    assert 1 <= len(cut) <= count
+    assert cut[0].start == 0 and cut[-1].end == len(source.data)
+    assert all(a.end == b.start for a, b in zip(cut, cut[1:]))
+    everything = lambda _: True  # noqa: E731  (every piece composed, so every document has a root)
+    assert _spans(d for part in cut for d in documents(source, everything, part)) == _spans(documents(source, everything))
+    assert [loc for part in cut for loc in locate(documents(source, may_hold_images, part))] == locate(documents(source))
 
 
-@pytest.mark.parametrize("first", ["not composed", "composed"])
-def test_the_first_error_in_the_stream_is_reported_wherever_it_was_found(forks: list[int], first: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    pieces = [BROKEN, WITH_IMAGE, BROKEN_WITH_IMAGE] if first == "not composed" else [BROKEN_WITH_IMAGE, WITHOUT, BROKEN]
-    text = WITH_IMAGE + "".join(pieces)
-    apart = _error(text)
-    assert len(forks) == 1
-    monkeypatch.setattr(stream_module, "_APART", 1 << 62)
-    assert _error(text) == apart  # as parsing the stream in order here finds it
-    second = (WITH_IMAGE + "".join(pieces[:2])).count("\n") + 1
-    assert int(apart.split(":")[1]) <= second
-    assert len(forks) == 1
+def test_parts_are_about_the_same_size() -> None:
+    source = decode(_long_stream().encode(), "s.yaml")
+    sizes = [part.end - part.start for part in stream_module.parts(source, 4)]
+    assert len(sizes) == 4
+    assert max(sizes) - min(sizes) < 200  # a piece or so
 
 
-def test_a_child_that_dies_is_replaced_by_parsing_here(forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    parent = os.getpid()
-    first_error = stream_module._first_error
-
-    def dying(source: stream_module.Source, wanted: object) -> object:
-        if os.getpid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return first_error(source, wanted)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(stream_module, "_first_error", dying)
-    text = WITH_IMAGE + BROKEN
-    assert _error(text) == "s.yaml:9:1: invalid YAML: did not find expected node content"
-    assert len(forks) == 1
-
-
-def test_no_child_outlives_the_documents(forks: list[int]) -> None:
-    source = decode((WITH_IMAGE + WITHOUT * 50).encode(), "s.yaml")
-    iterator = documents(source, may_hold_images)
-    next(iterator)
-    iterator.close()  # the caller stopped early (an error of its own)
-    assert len(forks) == 1
-    with pytest.raises(ChildProcessError):
-        os.waitpid(forks[0], os.WNOHANG)  # reaped already
+def test_a_stream_with_directives_is_one_part() -> None:
+    source = decode(("%YAML 1.2\n---\nimage: a\n" + "---\nimage: b\n" * 100).encode(), "s.yaml")
+    assert stream_module.parts(source, 4) == [stream_module.Part(0, len(source.data), 0)]
