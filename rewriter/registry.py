@@ -333,9 +333,9 @@ def _from_auth_entry(entry: dict[str, object], path: Path, host: str) -> Credent
         if not sep:
             raise KmirrorError(f"cannot read Docker config: {path}: auths entry for {host}: 'auth' is not base64 of user:password")
         return Credentials(username, password)
-    username, password = entry.get("username"), entry.get("password")
-    if isinstance(username, str) and isinstance(password, str):
-        return Credentials(username, password)
+    user, secret = entry.get("username"), entry.get("password")
+    if isinstance(user, str) and isinstance(secret, str):
+        return Credentials(user, secret)
     return None
 
 

@@ -2,7 +2,8 @@
 
 - A reader that goes away (`kmirror ... | head -1`) ends kmirror quietly, exit 0.
 - SIGINT (Ctrl-C) exits 130 with no traceback and nothing half-written on stdout.
-- SIGINT or SIGTERM during `rewrite -w` leaves every file old or new and no temporary file.
+- SIGINT or SIGTERM during `rewrite -w` changes no file while files are staged, leaves every file
+  old or new once the renames started, and never leaves a temporary file.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ def test_sigint_while_rewriting_exits_130_and_writes_nothing(folder: Path, delay
 # Interrupted in-place rewrites
 
 
-def _interrupt_rewrite(folder: Path, sig: signal.Signals) -> tuple[int, list[Path]]:
-    """Start `rewrite -w` on many files, send `sig` once the first file is written; return the exit code and files."""
+def _interrupt_rewrite(folder: Path, sig: signal.Signals, when: str) -> tuple[int, list[bytes], list[Path]]:
+    """Start `rewrite -w` on many files and send `sig` once a temporary file exists (`staging`) or the
+    first file is replaced (`renaming`); return the exit code, the files' contents and the temporary files left."""
     work = folder / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -115,29 +117,40 @@ def _interrupt_rewrite(folder: Path, sig: signal.Signals) -> tuple[int, list[Pat
         file.write_bytes(padded)
     process = subprocess.Popen([KMIRROR, "rewrite", "-w", "-c", "../.kmirror.yaml", "."], cwd=work, stderr=subprocess.PIPE, env=environment())
     deadline = time.monotonic() + 60
-    while files[0].read_bytes()[: len(REWRITTEN)] != REWRITTEN:
-        assert time.monotonic() < deadline and process.poll() is None, "kmirror did not start writing"
+
+    def started() -> bool:
+        if when == "staging":
+            return any(p.name.endswith(".kmirror") for p in work.iterdir())
+        return files[0].read_bytes()[: len(REWRITTEN)] == REWRITTEN
+
+    while not started():
+        assert time.monotonic() < deadline and process.poll() is None, f"kmirror did not start {when}"
         time.sleep(0.001)
-    time.sleep(0.03)
+    if when == "staging":
+        time.sleep(0.03)
     process.send_signal(sig)
     _, err = process.communicate(timeout=60)
     assert b"Traceback" not in err
-    for file in files:
-        assert file.read_bytes() in (padded, REWRITTEN + b"# padding\n" * 20_000)
-    return process.returncode, [p for p in work.iterdir() if p.name.endswith(".kmirror")]
+    contents = [file.read_bytes() for file in files]
+    assert set(contents) <= {padded, REWRITTEN + b"# padding\n" * 20_000}
+    return process.returncode, contents, [p for p in work.iterdir() if p.name.endswith(".kmirror")]
 
 
-def test_sigint_during_in_place_rewrite_leaves_whole_files_and_no_temporary_file(folder: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_files_are_staged_changes_no_file_and_leaves_no_temporary_file(folder: Path, sig: signal.Signals) -> None:
     for _ in range(3):
-        code, leftovers = _interrupt_rewrite(folder, signal.SIGINT)
-        assert code in (0, 130)
+        code, contents, leftovers = _interrupt_rewrite(folder, sig, "staging")
+        assert code == (130 if sig == signal.SIGINT else -sig)
+        assert all(c.startswith(POD) for c in contents)  # every file as it was
         assert leftovers == []
 
 
-def test_sigterm_during_in_place_rewrite_leaves_whole_files_and_no_temporary_file(folder: Path) -> None:
-    for _ in range(5):
-        code, leftovers = _interrupt_rewrite(folder, signal.SIGTERM)
-        assert code in (0, -signal.SIGTERM)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_files_are_renamed_leaves_whole_files_and_no_temporary_file(folder: Path, sig: signal.Signals) -> None:
+    for _ in range(3):
+        code, contents, leftovers = _interrupt_rewrite(folder, sig, "renaming")
+        # It lands after the last rename: as an interruption, or, once kmirror has finished, as the signal itself.
+        assert code in (0, 130, -sig) if sig == signal.SIGINT else code in (0, -sig)
         assert leftovers == []
 
 
