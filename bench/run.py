@@ -375,6 +375,7 @@ class Large:
     images: int  # entries of the kustomize images: list
     kmirror_mirrored: int  # lines of kmirror's output naming a mirror
     kustomize_mirrored: int  # lines of kustomize's output naming a mirror
+    pss: int  # peak of kmirror's processes' summed PSS, bytes (an untimed run)
 
 
 def run_counts(mb: int) -> dict[str, int]:
@@ -412,7 +413,43 @@ def measure_stream(stream: Stream, kmirror: str, rules: Path, kube: str) -> Larg
         raise BenchError(f"{stream.mb} MB: libyaml composed {composed} documents, the stream has {stream.documents}")
     kmirror_lines, kustomize_lines = _mirror_lines(outs["kmirror"]), _mirror_lines(outs["kubectl kustomize"])
     only = [f"kmirror only {k}" for k in (reported - located)][:3] + [f"locate only {k}" for k in (located - reported)][:3]
-    return Large(stream, tools, len(rows), sum(located.values()), reported == located, "; ".join(only), images, kmirror_lines, kustomize_lines)
+    log(f"{stream.mb} MB: kmirror's memory, all its processes (untimed run)")
+    pss = combined_pss(commands["kmirror"], stream.path, outs["kmirror"])
+    return Large(stream, tools, len(rows), sum(located.values()), reported == located, "; ".join(only), images, kmirror_lines, kustomize_lines, pss)
+
+
+def combined_pss(argv: Sequence[str], stdin: Path, out: Path) -> int:
+    """The peak, sampled every 2 ms, of the summed PSS of a run's process and its children, in bytes.
+
+    GNU time's peak RSS is the largest single process's, and counts the pages a forked
+    child shares with its parent in both; PSS (proportional set size) splits each shared
+    page among the processes sharing it, so the sum is what they hold together.
+    """
+    with open(stdin, "rb") as given, open(out, "wb") as written:
+        process = subprocess.Popen(argv, stdin=given, stdout=written, stderr=subprocess.DEVNULL)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, sum(_pss(pid) for pid in _process_tree(process.pid)))
+            time.sleep(0.002)
+    if process.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {process.returncode}")
+    return peak
+
+
+def _process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # it has ended
+        return []
+    return [pid, *(p for child in children for p in _process_tree(int(child)))]
+
+
+def _pss(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")), 0)
 
 
 def full_locate(path: Path) -> Counter[tuple[int, int, str]]:
@@ -546,7 +583,8 @@ def goals(large: list[Large], small: list[Small], written: Written) -> list[Goal
     low, high = _marginal(large, lambda s: s.wall)
     growth = high / low if low > 0 else float("inf")
     low_cpu, high_cpu = _marginal(large, lambda s: s.cpu)
-    rss = km.rss / big.stream.size
+    memory = max(km.rss, big.pss)
+    rss = memory / big.stream.size
     version = next(s for s in small if s.label == "kmirror --version").series.wall * 1000
     one = next(s for s in small if s.label == "kmirror one-document rewrite").series.wall * 1000
     cores = len(os.sched_getaffinity(0))
@@ -569,7 +607,12 @@ def goals(large: list[Large], small: list[Small], written: Written) -> list[Goal
             f"x <= {LINEAR_SLACK}",
             growth <= LINEAR_SLACK,
         ),
-        Goal(f"{mb}: kmirror peak RSS / input size", f"{km.rss / MB:.0f} MB = {rss:.2f}x", f"< {RSS_FACTOR:.0f}x", rss < RSS_FACTOR),
+        Goal(
+            f"{mb}: kmirror peak memory / input size (the larger of its largest process's peak RSS and its processes' summed PSS)",
+            f"{km.rss / MB:.0f} MB RSS, {big.pss / MB:.0f} MB PSS: {rss:.2f}x",
+            f"< {RSS_FACTOR:.0f}x",
+            rss < RSS_FACTOR,
+        ),
         Goal("kmirror --version, median wall", f"{version:.0f} ms", f"< {VERSION_MS:.0f} ms", version < VERSION_MS),
         Goal("one-document rewrite, median wall", f"{one:.0f} ms", f"< {ONE_DOCUMENT_MS:.0f} ms", one < ONE_DOCUMENT_MS),
         Goal(
@@ -634,6 +677,11 @@ def report(corpus: Corpus, rules: str, large: list[Large], small: list[Small], o
         "Lines naming a mirror in the output (kustomize only rewrites `containers[]`/`initContainers[]` `image` "
         "fields, kmirror every reference it finds): "
         + "; ".join(f"{x.stream.size / MB:.1f} MB: kmirror {x.kmirror_mirrored:,}, kustomize {x.kustomize_mirrored:,}" for x in large)
+        + ".\n\n",
+        "kmirror locates a stream of 2 MB or more in one process per core (forked children, which share the input "
+        "with it). Peak RSS above is its largest process's; what all its processes hold together, as the peak of "
+        "their summed PSS sampled every 2 ms in one more, untimed run: "
+        + "; ".join(f"{x.stream.size / MB:.1f} MB: {x.pss / MB:.0f} MB ({x.pss / x.stream.size:.2f}x)" for x in large)
         + ".\n\n",
         f"## Small inputs\n\nOne document: the `{one.kind}` (document {one.index}) of `{one.file}`, "
         f"{len(one.text.encode('utf-8')):,} bytes; kustomize gets the same file with an `images:` list made the same way.\n\n",
