@@ -179,8 +179,7 @@ def parts(source: Source, count: int) -> list[Part]:
     """The stream cut at document markers into at most `count` parts of about the same size.
 
     Each part starts where a piece of text between markers starts, so its documents are
-    whole; their numbers are counted from the text (a piece holds one document when it
-    starts with a marker or has a line that is not blank or a comment). A stream with
+    whole; their numbers are counted from the text (`_holds_document`). A stream with
     directives is one part (`documents` composes it whole).
     """
     data = source.data
@@ -194,9 +193,13 @@ def parts(source: Source, count: int) -> list[Part]:
             start, index = piece_start, documents
             if len(found) == count - 1:
                 break
-        if data.startswith(b"---", piece_start, end) or _CONTENT_RE.search(data, piece_start, end):
-            documents += 1
+        documents += _holds_document(data, piece_start, end)
     return [*found, Part(start, len(data), index)]
+
+
+def _holds_document(data: bytes, start: int, end: int) -> bool:
+    """A piece (parsed without error) holds one document when it starts with a marker or has content, else none."""
+    return data.startswith(b"---", start, end) or _CONTENT_RE.search(data, start, end) is not None
 
 
 def _directives(data: bytes) -> bool:
@@ -228,8 +231,8 @@ def documents(source: Source, wanted: Callable[[str], bool] | None = None, part:
         if run is None:
             run = _Run(keep, start)
         run.end = end
-        if not keep and (piece.startswith(b"---") or _CONTENT_RE.search(piece)):
-            run.documents += 1  # a piece parsed without error holds one document, or none when blank
+        if not keep:
+            run.documents += _holds_document(data, start, end)
     if run is not None:
         yield from _finish(source, run, index)
 
