@@ -383,8 +383,29 @@ def run_counts(mb: int) -> dict[str, int]:
     return {"kmirror": 11, "libyaml compose": 3, "kubectl kustomize": 3 if mb < 20 else 1, "ruamel.yaml round trip": 1}
 
 
-def measure_stream(stream: Stream, kmirror: str, rules: Path, kube: str) -> Large:
-    """kmirror, libyaml, kustomize and the round trip on `stream`, with the correctness checks."""
+def measure_kmirror(streams: Sequence[Stream], kmirror: str, rules: Path) -> list[Series]:
+    """kmirror's runs on every stream, taken in turns (5, 10, 20, 5, 10, 20 MB, ...).
+
+    The linearity goal compares the medians of different streams: taken in turns, they are
+    measured under the same conditions of a machine shared with other work.
+    """
+    count = run_counts(SIZES[0])["kmirror"]
+    log(f"kmirror x{count} on every stream, in turns")
+    runs: list[list[Run]] = [[] for _ in streams]
+    for _ in range(count):
+        for stream, done in zip(streams, runs):
+            done.append(measure([kmirror, "-c", str(rules)], stream.path, _out(stream, "kmirror")))
+    for stream, done in zip(streams, runs):
+        log(f"{stream.mb} MB: kmirror: median {statistics.median(r.wall for r in done):.2f} s")
+    return [Series(tuple(done)) for done in runs]
+
+
+def _out(stream: Stream, tool: str) -> Path:
+    return WORK / f"out-{stream.mb}mb-{tool.split()[0].replace('.', '-')}.yaml"
+
+
+def measure_stream(stream: Stream, kmirror: str, own: Series, rules: Path, kube: str) -> Large:
+    """libyaml, kustomize and the round trip on `stream` (kmirror's runs are `own`), with the correctness checks."""
     rows = json.loads(subprocess.run([kmirror, "images", "--format", "json", "-c", str(rules), str(stream.path)], check=True, capture_output=True).stdout)
     listed = kustomization(rows)
     (stream.folder / "kustomization.yaml").write_text(listed, encoding="utf-8")
@@ -394,13 +415,12 @@ def measure_stream(stream: Stream, kmirror: str, rules: Path, kube: str) -> Larg
     reported = Counter((int(r["line"]), int(r["column"]), str(r["ref"])) for r in rows)
     counts = run_counts(stream.mb)
     commands: dict[str, list[str]] = {
-        "kmirror": [kmirror, "-c", str(rules)],
         "libyaml compose": [PYTHON, "-c", COMPOSE],
         "kubectl kustomize": [kube, "kustomize", str(stream.folder)],
         "ruamel.yaml round trip": [PYTHON, "-c", ROUND_TRIP],
     }
-    tools: dict[str, Series] = {}
-    outs = {tool: WORK / f"out-{stream.mb}mb-{tool.split()[0].replace('.', '-')}.yaml" for tool in commands}
+    tools: dict[str, Series] = {"kmirror": own}
+    outs = {tool: _out(stream, tool) for tool in ["kmirror", *commands]}
     for tool, argv in commands.items():
         log(f"{stream.mb} MB: {tool} x{counts[tool]}")
         stdin = None if tool == "kubectl kustomize" else stream.path
@@ -414,7 +434,7 @@ def measure_stream(stream: Stream, kmirror: str, rules: Path, kube: str) -> Larg
     kmirror_lines, kustomize_lines = _mirror_lines(outs["kmirror"]), _mirror_lines(outs["kubectl kustomize"])
     only = [f"kmirror only {k}" for k in (reported - located)][:3] + [f"locate only {k}" for k in (located - reported)][:3]
     log(f"{stream.mb} MB: kmirror's memory, all its processes (untimed run)")
-    pss = combined_pss(commands["kmirror"], stream.path, outs["kmirror"])
+    pss = combined_pss([kmirror, "-c", str(rules)], stream.path, outs["kmirror"])
     return Large(stream, tools, len(rows), sum(located.values()), reported == located, "; ".join(only), images, kmirror_lines, kustomize_lines, pss)
 
 
@@ -736,11 +756,12 @@ def main() -> int:
         rules_path = WORK / "rules.yaml"
         rules_path.write_text(rules, encoding="utf-8")
         details = machine()
-        large = []
+        streams = []
         for mb in SIZES:
-            stream = build_stream(corpus, mb)
-            log(f"built {stream.path} ({stream.size:,} bytes, {stream.documents} documents)")
-            large.append(measure_stream(stream, kmirror, rules_path, kube))
+            streams.append(build_stream(corpus, mb))
+            log(f"built {streams[-1].path} ({streams[-1].size:,} bytes, {streams[-1].documents} documents)")
+        own = measure_kmirror(streams, kmirror, rules_path)
+        large = [measure_stream(stream, kmirror, series, rules_path, kube) for stream, series in zip(streams, own)]
         loads.append(_load())
         small, one = measure_small(corpus, kmirror, rules_path, kube)
         written = measure_write(corpus, kmirror, rules_path)
