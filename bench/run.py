@@ -47,7 +47,7 @@ PYTHON = sys.executable
 
 MB = 1_000_000  # sizes are in MB of 10**6 bytes
 SIZES = (5, 10, 20)
-SMALL_RUNS = 20
+SMALL_RUNS = 40
 WRITE_RUNS = 3
 WRITE_FILES = 2000
 SMALL_FILE = 8_000  # corpus documents up to this many characters make the -w files
@@ -512,11 +512,12 @@ def measure_small(corpus: Corpus, kmirror: str, rules: Path, kube: str) -> tuple
         ("kmirror one-document rewrite", "kmirror -c rules.yaml < stream.yaml", [kmirror, "-c", str(rules)], folder / "stream.yaml"),
         ("kubectl kustomize, same document", "kubectl kustomize one-document/", [kube, "kustomize", str(folder)], None),
     ]
-    results = []
-    for label, shown, argv, stdin in cases:
-        log(f"small: {label} x{SMALL_RUNS}")
-        results.append(Small(label, shown, series(SMALL_RUNS, argv, stdin, WORK / "out-small.txt")))
-    return results, piece
+    log(f"small: {len(cases)} programs x{SMALL_RUNS}, in turns (the same conditions for each)")
+    runs: list[list[Run]] = [[] for _ in cases]
+    for _ in range(SMALL_RUNS):
+        for (_, _, argv, stdin), done in zip(cases, runs):
+            done.append(measure(argv, stdin, WORK / "out-small.txt"))
+    return [Small(label, shown, Series(tuple(done))) for (label, shown, _, _), done in zip(cases, runs)], piece
 
 
 @dataclass(frozen=True)
