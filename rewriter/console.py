@@ -98,12 +98,14 @@ def version() -> int:
 def filter_stdin(config: str | None, preset: str | None, strict: bool) -> int:
     """The filter: the stream on standard input, rewritten, to standard output."""
     from rewriter.files import STDIN, read
-    from rewriter.krm import is_resource_list
     from rewriter.pipeline import process
 
     data = read(STDIN)
-    if is_resource_list(data):  # run as a KRM function: docs/kustomize.md
-        return krm_function(data, config, preset)
+    if b"ResourceList" in data:  # a cheap test first: the KRM module loads only for what may be one
+        from rewriter.krm import is_resource_list
+
+        if is_resource_list(data):  # run as a KRM function: docs/kustomize.md
+            return krm_function(data, config, preset)
     return emit_rewritten([process(data, STDIN, settings(config, preset))], strict)
 
 
