@@ -12,7 +12,6 @@ import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -174,7 +173,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
         extra = tuple(make_rule(p, None) for p in patterns)
     except RuleError as exc:
         raise KmirrorError(f"invalid option: --allow: {exc}") from None
-    return replace(settings, rules=replace(settings.rules, allow=settings.rules.allow + extra))
+    return settings._replace(rules=settings.rules.allowing(extra))
 
 
 @app.command("images")

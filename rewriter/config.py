@@ -19,9 +19,8 @@ Schema (every key optional)::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -41,16 +40,14 @@ _FIELD_KEYS = ("path", "kind")
 _PRESET_META = ("description", "source", "scheme", "status", "status_date", "status_note")
 
 
-@dataclass(frozen=True)
-class FieldPath:
+class FieldPath(NamedTuple):
     """A user-declared image field: path segments (`containers[]` marks a list) and a kind."""
 
     segments: tuple[str, ...]
     kind: str | None = None
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
     """A built-in preset: its rules and what we know about the mirror behind it."""
 
     name: str
@@ -64,8 +61,7 @@ class Preset:
     aliases: tuple[tuple[Prefix, Prefix], ...]
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Everything the rules file decides, plus where it came from and notices for stderr."""
 
     rules: RuleSet

@@ -8,10 +8,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rewriter.errors import KmirrorError
 
@@ -102,8 +101,7 @@ def write_atomic(name: str, content: str | bytes) -> None:
     _sync_folder(staged.path.parent)
 
 
-@dataclass(frozen=True)
-class _Staged:
+class _Staged(NamedTuple):
     """A new content written to `temporary`, beside the file `path` it is to replace (`name` as given)."""
 
     name: str

@@ -8,7 +8,7 @@ KM004  a mirrored image that the mirror's allow-list does not cover (error)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rewriter.locate import Resource
 
@@ -18,8 +18,7 @@ BAD_RESULT = "KM003"
 NOT_ALLOWED = "KM004"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One problem at one place: `ref` as written, `suggested` the mirror (None: no rule)."""
 
     code: str

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,7 @@ def respond(request: Request, config: Config) -> Response:
 
 def _in_bytes(text: str, edit: Edit) -> Edit:
     """`edit` of `text` with byte offsets of its UTF-8 instead of character offsets."""
-    return replace(edit, start=len(text[: edit.start].encode("utf-8")), end=len(text[: edit.end].encode("utf-8")))
+    return edit._replace(start=len(text[: edit.start].encode("utf-8")), end=len(text[: edit.end].encode("utf-8")))
 
 
 

@@ -25,7 +25,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -73,8 +73,7 @@ class NestingError(ValueError):
         return type(self), (self.offset,)  # whole, when a child process sends it back
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
+class Resource(NamedTuple):
     """The Kubernetes object a reference belongs to (fields None when not given)."""
 
     api_version: str | None = None
@@ -86,8 +85,7 @@ class Resource:
         return f"{self.kind or '?'}/{self.name or '?'}"
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """One image reference: `text` is exactly the stream's bytes `[start:end]`, decoded.
 
 
@@ -112,7 +110,7 @@ def locate(documents: Iterable[Document], fields: tuple[FieldPath, ...] = ()) ->
     unsafe: list[Location] = []
     for document in documents:
         if document.root is not None:
-            walker = _Walker(document.text, document.index, fields, found, unsafe, _shift(document), None)
+            walker = _Walker(document.text, document.number, fields, found, unsafe, _shift(document), None)
             walker.node(document.root, "", (), Resource(), None)
     return sorted([*found.values(), *unsafe], key=lambda loc: loc.start)
 
@@ -191,8 +189,7 @@ def _qualified(token: str) -> bool:
     return ref.domain is not None and (ref.tag is not None or ref.digest is not None)
 
 
-@dataclass(frozen=True)
-class _Host:
+class _Host(NamedTuple):
     """For a walker inside an embedded document: the string scalar that holds it."""
 
     path: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rewriter.config import Config
 from rewriter.findings import Finding
@@ -15,8 +15,7 @@ from rewriter.stream import BOM, Source, decode
 
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A processed stream: the text to write (`output`), its images and findings."""
 
     source: Source

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
 from rewriter.locate import Location
@@ -12,8 +12,7 @@ from rewriter.splice import Edit
 from rewriter.stream import Source
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
+class Image(NamedTuple):
     """A located reference, its parse, its decision and its 1-based position.
 
     `on_blocked` is true when the reference as written is on a blocked registry and
@@ -28,8 +27,7 @@ class Image:
     on_blocked: bool
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """The images of one stream, the edits that mirror them, and problems found on the way."""
 
     images: tuple[Image, ...]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -60,8 +60,7 @@ class ReferenceError(ValueError):
     """An image reference that a container runtime would refuse; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRef:
+class ImageRef(NamedTuple):
     """A parsed image reference.
 
     `domain` and `path` are as written (`domain` is None when the reference names no

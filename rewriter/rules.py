@@ -9,7 +9,7 @@ applies once, to the original reference: its result is never matched again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, parse
 
@@ -21,8 +21,7 @@ class RuleError(ValueError):
     """A rule that cannot be used; the message says which part is wrong."""
 
 
-@dataclass(frozen=True)
-class Prefix:
+class Prefix(NamedTuple):
     """A registry host plus zero or more leading repository components."""
 
     registry: str
@@ -66,8 +65,7 @@ def parse_prefix(text: str) -> Prefix:
     return Prefix(host, components)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One `mirrors` entry. `to` is None for a `keep` rule (matched, left unchanged)."""
 
     source: str
@@ -168,8 +166,7 @@ def _build(to: str, ref: ImageRef, rest: tuple[str, ...], flatten: bool, exact: 
     return target
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What the rules say about one reference: the mirror (None: unchanged) and why."""
 
     ref: ImageRef
@@ -184,15 +181,39 @@ class Decision:
         return self.mirrored if self.mirrored is not None else self.ref
 
 
-@dataclass(frozen=True)
 class RuleSet:
-    """Ordered rules (user rules, then the preset's), aliases, blocked and allowed prefixes."""
+    """Ordered rules (user rules, then the preset's), aliases, blocked and allowed prefixes.
 
-    rules: tuple[Rule, ...] = ()
-    aliases: tuple[tuple[Prefix, Prefix], ...] = ()
-    blocked: frozenset[str] = field(default_factory=frozenset)
-    allow: tuple[Rule, ...] = ()
-    _decided: dict[ImageRef, Decision] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
+    It remembers each reference's decision, so it is a class of its own, not a NamedTuple.
+    """
+
+    __slots__ = ("rules", "aliases", "blocked", "allow", "_decided")
+
+    def __init__(
+        self,
+        rules: tuple[Rule, ...] = (),
+        aliases: tuple[tuple[Prefix, Prefix], ...] = (),
+        blocked: frozenset[str] = frozenset(),
+        allow: tuple[Rule, ...] = (),
+    ) -> None:
+        self.rules = rules
+        self.aliases = aliases
+        self.blocked = blocked
+        self.allow = allow
+        self._decided: dict[ImageRef, Decision] = {}
+
+    def _key(self) -> tuple[object, ...]:
+        return self.rules, self.aliases, self.blocked, self.allow
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleSet) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"RuleSet(rules={self.rules!r}, aliases={self.aliases!r}, blocked={self.blocked!r}, allow={self.allow!r})"
+
+    def allowing(self, extra: tuple[Rule, ...]) -> RuleSet:
+        """These rules with `extra` allowed too."""
+        return RuleSet(self.rules, self.aliases, self.blocked, self.allow + extra)
 
     def canonical(self, ref: ImageRef) -> ImageRef:
         """`ref` with the first matching alias applied (`k8s.gcr.io/x` -> `gcr.io/google-containers/x`)."""

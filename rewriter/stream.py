@@ -19,8 +19,7 @@ import itertools
 import re
 import warnings
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from _ruamel_yaml import CParser  # type: ignore[import-not-found]
 from ruamel.yaml import YAML
@@ -40,14 +39,14 @@ _ALLOWED_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _CHECK_CHUNK = 1 << 20  # UTF-8 is checked a megabyte at a time, never decoded whole
 
 
-@dataclass(frozen=True)
 class Source:
     """Decoded input: `data` is valid UTF-8 without a byte-order mark, `bom` says whether it had one."""
 
-    name: str
-    data: bytes
-    bom: bool = False
-    _last: list[int] = field(default_factory=lambda: [0, 1], compare=False, repr=False)  # an offset and its line
+    def __init__(self, name: str, data: bytes, bom: bool = False) -> None:
+        self.name = name
+        self.data = data
+        self.bom = bom
+        self._last = [0, 1]  # an offset and its line
 
     @functools.cached_property
     def text(self) -> str:
@@ -139,19 +138,18 @@ class _Widths:
 _WIDE_RE = re.compile(r"[^\x00-\x7f]")
 
 
-@dataclass(frozen=True)
-class Document:
-    """One composed document: its index in the stream, its root, and the text it was composed from.
+class Document(NamedTuple):
+    """One composed document: its number in the stream (from 0), its root, and the text it was composed from.
 
     `text` may hold neighbouring documents too (they are composed in batches); it starts
     at byte `start` of the stream.
     """
 
-    index: int
+    number: int
     start: int
     text: str
     root: Node | None
-    widths: _Widths = field(compare=False, repr=False)
+    widths: _Widths
 
     def stream_offset(self, offset: int) -> int:
         """The stream's byte offset of character `offset` of `text`."""
@@ -166,13 +164,12 @@ _CONTENT_RE = re.compile(rb"^[ \t]*[^ \t\r\n#]", re.MULTILINE)  # a line that is
 _RUN = 1 << 18  # pieces go together in runs of up to this many bytes (and one more piece)
 
 
-@dataclass(frozen=True)
-class Part:
-    """Bytes `[start:end]` of a stream, cut at document markers; `index` is the number of its first document."""
+class Part(NamedTuple):
+    """Bytes `[start:end]` of a stream, cut at document markers; `first` is the number of its first document."""
 
     start: int
     end: int
-    index: int
+    first: int
 
 
 def parts(source: Source, count: int) -> list[Part]:
@@ -220,7 +217,7 @@ def documents(source: Source, wanted: Callable[[str], bool] | None = None, part:
         yield from _composed(source, 0, data.decode("utf-8"), 0)
         return
     part = part or Part(0, len(data), 0)
-    index = part.index
+    index = part.first
     run: _Run | None = None
     for start, end in _pieces(data, part.start, part.end):
         piece = data[start:end]
@@ -237,14 +234,16 @@ def documents(source: Source, wanted: Callable[[str], bool] | None = None, part:
         yield from _finish(source, run, index)
 
 
-@dataclass
 class _Run:
     """Consecutive pieces of text, all wanted or all not; `documents` counts those not wanted."""
 
-    wanted: bool
-    start: int
-    end: int = 0
-    documents: int = 0
+    __slots__ = ("wanted", "start", "end", "documents")
+
+    def __init__(self, wanted: bool, start: int) -> None:
+        self.wanted = wanted
+        self.start = start
+        self.end = 0
+        self.documents = 0
 
 
 def _finish(source: Source, run: _Run, index: int) -> Generator[Document, None, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -268,7 +267,7 @@ def test_sarif_has_the_spec_structure_and_github_fields() -> None:
 
 
 def test_sarif_uris_use_forward_slashes_and_file_uris_for_absolute_paths() -> None:
-    findings = [replace(BLOCKED_WITH_RULE, file="charts\\web\\deploy.yaml"), replace(BLOCKED_WITH_RULE, file="/srv/my repo/deploy.yaml")]
+    findings = [BLOCKED_WITH_RULE._replace(file="charts\\web\\deploy.yaml"), BLOCKED_WITH_RULE._replace(file="/srv/my repo/deploy.yaml")]
     results = json.loads(render(findings, "sarif", 2))["runs"][0]["results"]
     uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results]
     assert uris == ["charts/web/deploy.yaml", "file:///srv/my%20repo/deploy.yaml"]
@@ -296,12 +295,12 @@ def test_fingerprints_are_stable_and_distinct(fingerprints: Any) -> None:
     first = fingerprints(FINDINGS)
     assert len(set(first)) == len(FINDINGS)
     # The same problem after the file was edited above it: same fingerprint.
-    assert fingerprints([replace(f, line=f.line + 5, column=f.column + 2) for f in FINDINGS]) == first
+    assert fingerprints([f._replace(line=f.line + 5, column=f.column + 2) for f in FINDINGS]) == first
     # The same reference at the same path in another document of the file: another one.
-    other_resource = replace(BLOCKED_WITH_RULE, resource=replace(DEPLOYMENT, name="api"))
+    other_resource = BLOCKED_WITH_RULE._replace(resource=DEPLOYMENT._replace(name="api"))
     assert len(set(fingerprints([BLOCKED_WITH_RULE, other_resource]))) == 2
     # The same reference twice in one value: each occurrence has its own.
-    twice = fingerprints([BLOCKED_WITH_RULE, replace(BLOCKED_WITH_RULE, column=40)])
+    twice = fingerprints([BLOCKED_WITH_RULE, BLOCKED_WITH_RULE._replace(column=40)])
     assert len(set(twice)) == 2 and twice[0] == first[0]
 
 
