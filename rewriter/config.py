@@ -70,13 +70,23 @@ class Config(NamedTuple):
     notices: tuple[str, ...] = ()
 
 
+def _compose(text: str) -> Node | None:
+    """The one document of `text`: composed by libyaml (fast), or by the pure-Python composer
+    when libyaml refuses the text (it accepts some valid YAML libyaml does not, and its error is
+    the one users see)."""
+    try:
+        return YAML(typ="safe", pure=False).compose(text)  # type: ignore[no-any-return]
+    except YAMLError:
+        return YAML(typ="safe", pure=True).compose(text)  # type: ignore[no-any-return]
+
+
 class _Doc:
     """A parsed YAML file as nodes, for error messages that point at a line."""
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         try:
-            self.root = YAML(typ="safe", pure=True).compose(text)
+            self.root = _compose(text)
         except MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -91,7 +101,7 @@ class _Doc:
         return KmirrorError(f"invalid config: {key}: {why} (in {self.name}{line})")
 
 
-def _mapping(doc: _Doc, node: Node, key: str, allowed: tuple[str, ...]) -> dict[str, Node]:
+def _mapping(doc: _Doc, node: Node | None, key: str, allowed: tuple[str, ...]) -> dict[str, Node]:
     if not isinstance(node, MappingNode):
         raise doc.fail(key, "expected a mapping", node)
     result: dict[str, Node] = {}
