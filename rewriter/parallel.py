@@ -32,7 +32,7 @@ def locate_stream(source: Source, wanted: Callable[[str], bool] | None, fields: 
     first, *rest = parts(source, count)
     children = [_Child(source, part, wanted, fields) for part in rest]
     try:
-        found = locate(documents(source, wanted, first), fields)
+        found = _located(source, first, wanted, fields)
         for child in children:
             found.extend(child.result())
     finally:

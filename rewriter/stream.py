@@ -183,14 +183,14 @@ def parts(source: Source, count: int) -> list[Part]:
     if _directives(data):
         return [Part(0, len(data), 0)]
     found: list[Part] = []
-    start = index = documents = 0  # where the part at hand starts, its first document, documents so far
+    start = index = seen = 0  # where the part at hand starts, its first document, documents so far
     for piece_start, end in _pieces(data, 0, len(data)):
         if piece_start >= len(data) * (len(found) + 1) / count:
             found.append(Part(start, piece_start, index))
-            start, index = piece_start, documents
+            start, index = piece_start, seen
             if len(found) == count - 1:
                 break
-        documents += _holds_document(data, piece_start, end)
+        seen += _holds_document(data, piece_start, end)
     return [*found, Part(start, len(data), index)]
 
 

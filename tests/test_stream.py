@@ -34,6 +34,10 @@ STREAMS = {
 }
 
 
+def _spans(found: object) -> list[tuple[int, int]]:
+    return [(d.number, d.stream_offset(d.root.start_mark.index)) for d in found if d.root is not None]  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("text", STREAMS.values(), ids=list(STREAMS))
 def test_document_indices_match_whole_stream_composition(text: str) -> None:
     source = decode(text.encode(), "s.yaml")
@@ -115,9 +119,7 @@ def _long_stream() -> str:
 
 def test_runs_longer_than_a_batch_keep_document_indices() -> None:
     source = decode(_long_stream().encode(), "s.yaml")
-    whole = [(d.number, d.stream_offset(d.root.start_mark.index)) for d in documents(source) if d.root is not None]
-    pieces = [(d.number, d.stream_offset(d.root.start_mark.index)) for d in documents(source, lambda _: True) if d.root is not None]
-    assert pieces == whole
+    assert _spans(documents(source, lambda _: True)) == _spans(documents(source))
     assert locate(documents(source, may_hold_images)) == locate(documents(source))
 
 
@@ -130,10 +132,6 @@ def test_syntax_error_after_a_long_run_without_images_is_found_at_its_line() -> 
 
 
 # Parts: a stream cut at document markers, each part's documents numbered as in the whole stream.
-
-
-def _spans(documents: object) -> list[tuple[int, int]]:
-    return [(d.number, d.stream_offset(d.root.start_mark.index)) for d in documents if d.root is not None]  # type: ignore[attr-defined]
 
 
 PART_STREAMS = {**{p.name: p.read_text(encoding="utf-8") for p in CORPUS_FILES}, **STREAMS, "long": _long_stream()}
