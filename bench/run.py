@@ -3,7 +3,7 @@
 
 Usage: `.venv/bin/python bench/run.py` (takes about ten to twenty minutes on 2 cores).
 
-Builds 5, 10 and 20 MB streams from the shared corpus in `bench/work/` (git-ignored),
+Builds 5, 10 and 20 MB streams from fixtures/corpus in `bench/work/` (git-ignored),
 times kmirror's pipe rewrite against `kubectl kustomize` with the equivalent `images:`
 list, a ruamel.yaml round trip and a bare libyaml composition of the same stream; then
 small-input latency and `kmirror rewrite -w` over 2,000 files. Every program runs as a
@@ -38,7 +38,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 WORK = BENCH / "work"
 RESULTS = BENCH / "RESULTS.md"
 KUBECTL = ROOT / ".tools" / "bin" / "kubectl"
@@ -720,7 +720,7 @@ def report(corpus: Corpus, rules: str, large: list[Large], small: list[Small], o
         f"| {len(written.series.runs)} | {written.series.wall:.2f} | {written.series.cpu:.2f} | {written.series.cpu / written.series.wall:.2f} | "
         f"{written.series.rss / MB:.0f} | {written.summary} |\n",
         "\n## How the streams were made\n\n",
-        f"Each corpus file (`shared/corpus`, read in place) is split at its `---` lines into documents. "
+        f"Each corpus file (`fixtures/corpus`) is split at its `---` lines into documents. "
         f"{len(corpus.pieces)} documents are kept; the {len(corpus.dropped)} that kustomize refuses (no `kind` or no "
         "`metadata.name`) are left out of every stream, so kmirror, kustomize and the baselines read the same bytes:\n\n",
         *(f"- {d}\n" for d in corpus.dropped),

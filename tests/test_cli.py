@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 KMIRROR = str(Path(sys.executable).parent / "kmirror")
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 
 POD = b"""\
 apiVersion: v1

@@ -23,7 +23,7 @@ from rewriter.config import (
 from rewriter.errors import KmirrorError
 from rewriter.reference import parse
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 PRESET_DIR = Path(config_module.__file__).resolve().parent / "presets"
 
 MINIMUM = """\

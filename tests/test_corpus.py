@@ -1,4 +1,4 @@
-"""kmirror against the shared corpus of real upstream manifests and its hand-checked ground truth.
+"""kmirror against the corpus (fixtures/corpus) of real upstream manifests and its hand-checked ground truth.
 
 For every `<name>.yaml` in the corpus (format of `<name>.expected.json`: see SOURCES.md there):
 
@@ -35,7 +35,7 @@ import pytest
 from rewriter.config import Config, parse_config
 from rewriter.pipeline import Outcome, process
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 KMIRROR = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "kmirror"
 MIRROR = "mirror.example.com"
 # A missing corpus fails every test below (never an empty, skipped parameter list).
@@ -180,3 +180,16 @@ def test_check_blocks_the_original_and_passes_the_rewritten(name: str, checked: 
     got = Counter((f["line"], f["column"], f["ref"], f["suggested"]) for f in original)
     want = Counter((e["line"], e["col"], e["ref"], _mirror(e)) for e in _reported(name))
     assert got == want
+
+
+def test_the_project_reads_no_folder_outside_itself() -> None:
+    """A user's fresh clone has nothing beside it: tests, bench and scripts use fixtures/corpus."""
+    root = Path(__file__).resolve().parents[1]
+    outside = re.compile(r"""\.\./shared|parents\[2\]\s*/\s*["']shared""")
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("tests", "bench", "scripts", "rewriter", ".ci", "fuzz")
+        for path in (root / folder).rglob("*")
+        if path.is_file() and path.suffix in ("", ".py", ".sh", ".toml") and outside.search(path.read_text(errors="replace"))
+    ]
+    assert offenders == []

@@ -15,7 +15,7 @@ from rewriter.locate import locate, may_hold_images
 from rewriter.pipeline import process
 from rewriter.stream import Source, decode, documents
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 POD = "---\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - image: nginx:1\n"
 MAP = "---\nkind: ConfigMap\ndata:\n  key: value\n"
 BROKEN = "---\nkind: ConfigMap\ndata: [\n"

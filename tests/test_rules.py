@@ -1,6 +1,6 @@
 """Tests for rewriter/rules.py: every substitution scheme of MIRRORS.md, on real images.
 
-Images come from the shared corpus of upstream manifests (read in place, never copied):
+Images come from the corpus of upstream manifests in fixtures/corpus:
 `corpus_ref` checks that the image really occurs in the named file before using it.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from rewriter.reference import ImageRef, is_reference, parse
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 
 _IMAGE_LINE = re.compile(r"""^\s*(?:-\s+)?image:\s+["']?([^\s"'#{}]+)["']?\s*(?:#.*)?$""", re.MULTILINE)
 

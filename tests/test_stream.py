@@ -11,7 +11,7 @@ from rewriter.locate import locate, may_hold_images
 from rewriter import stream as stream_module
 from rewriter.stream import decode, documents
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
