@@ -307,14 +307,15 @@ from typing import TYPE_CHECKING  # noqa: E402
 if TYPE_CHECKING:
     from rewriter.allowlist import AllowList
     from rewriter.inventory import Pair
-    from rewriter.registry import Answer, Credentials
+    from rewriter.auth import Credentials
+    from rewriter.registry import Answer
     from rewriter.registry import Options as RegistryOptions
 
 AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
 UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: the Docker config file); needs --password-stdin.", metavar="NAME")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
-PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to the registries (local test registries).")]
-InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS without verifying certificates.")]
+PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to every registry (overrides registries: in the rules file).")]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS to every registry without verifying certificates (overrides registries:).")]
 
 
 def _load_allowlist(path: str | None) -> AllowList | None:
@@ -334,7 +335,7 @@ def _check_findings(outcome: Outcome, allowed: AllowList | None) -> list[Finding
 
 def _password(paths: Sequence[str], username: str | None, password_stdin: bool) -> Credentials | None:
     """The credentials given on the command line, the password read from standard input."""
-    from rewriter.registry import Credentials
+    from rewriter.auth import Credentials
 
     if username is None and not password_stdin:
         return None
@@ -348,16 +349,10 @@ def _password(paths: Sequence[str], username: str | None, password_stdin: bool) 
     return Credentials(username, password)
 
 
-def _registry_options(pairs: list[Pair], login: Credentials | None, plain_http: bool, insecure: bool) -> RegistryOptions:
-    from rewriter.registry import Options, docker_config_lookup, docker_config_path, login as with_login
+def _registry_options(pairs: list[Pair], login: Credentials | None, plain_http: bool, insecure: bool, settings: Config) -> RegistryOptions:
+    from rewriter.access import registry_options
 
-    lookup = docker_config_lookup(docker_config_path())
-    if login is not None:
-        hosts = sorted({p.mirror.registry for p in pairs})
-        if len(hosts) > 1:
-            raise KmirrorError(f"invalid option: --username: the mirrored images are on {len(hosts)} registries ({', '.join(hosts)}); log in to each in the Docker config file instead")
-        lookup = with_login(hosts[0], login, lookup) if hosts else lookup
-    return Options(plain_http=plain_http, insecure=insecure, credentials=lookup)
+    return registry_options(settings, sorted({p.mirror.registry for p in pairs}), login, plain_http, insecure)
 
 
 def _pairs(outcomes: list[Outcome]) -> list[Pair]:
@@ -406,10 +401,11 @@ def verify_command(
     """
     login = _password(paths, username, password_stdin)
     allowed = _load_allowlist(allowlist)
-    pairs = _pairs(_run(paths, console.settings(config, preset)))
+    settings = console.settings(config, preset)
+    pairs = _pairs(_run(paths, settings))
     refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
     asked = [p for p in pairs if p not in refused]
-    answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure), "kmirror: verify")
+    answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure, settings), "kmirror: verify")
     raise typer.Exit(_write_verify(pairs, refused, answers))
 
 
@@ -455,8 +451,9 @@ def sync_command(
     from rewriter.sync import copy, find_skopeo
 
     login = _password(paths, username, password_stdin)
-    pairs = _pairs(_run(paths, console.settings(config, preset)))
-    options = _registry_options(pairs, login, plain_http, insecure)
+    settings = console.settings(config, preset)
+    pairs = _pairs(_run(paths, settings))
+    options = _registry_options(pairs, login, plain_http, insecure, settings)
     skopeo = find_skopeo() if not dry_run else ""
     answers = _mirror_answers(pairs, options, "kmirror: sync: checking")
     todo = [p for p in pairs if answers[str(p.mirror)].state != PRESENT]

@@ -14,6 +14,9 @@ Schema (every key optional)::
     allow: [quay.io/myorg]           # never reported as blocked
     fields:                          # extra places that hold an image (kustomize path syntax)
       - {path: spec/runner/image, kind: MyRunner}
+    registries:                      # how verify, sync, --pin and runtime-config reach a host
+      harbor.local:5000: {plain_http: true}   # or ca_file: certs/ca.pem (relative to this file),
+                                              # skip_verify: true, token_hosts: [auth.example.net]
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ if TYPE_CHECKING:
 
 CONFIG_NAME = ".kmirror.yaml"
 DEFAULT_PRESET = "daocloud"
-_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields")
+_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields", "registries")
 _RULE_KEYS = ("from", "to", "flatten", "keep")
 _FIELD_KEYS = ("path", "kind")
+# The `registries:` section (issue 21): per-host connection settings.
+_REGISTRY_KEYS = ("plain_http", "ca_file", "skip_verify", "token_hosts")
 _PRESET_META = ("description", "source", "scheme", "status", "status_date", "status_note")
 
 
@@ -61,6 +66,20 @@ class Preset(NamedTuple):
     aliases: tuple[tuple[Prefix, Prefix], ...]
 
 
+class RegistrySettings(NamedTuple):
+    """How to reach one registry host (`registries:`): HTTP or HTTPS, which CA, whether to verify.
+
+    `ca_file` is an absolute path; `token_hosts` are hosts outside the registry's own site
+    that may receive credentials as its token service.
+    """
+
+    host: str
+    plain_http: bool = False
+    ca_file: str | None = None
+    skip_verify: bool = False
+    token_hosts: tuple[str, ...] = ()
+
+
 class Config(NamedTuple):
     """Everything the rules file decides, plus where it came from and notices for stderr."""
 
@@ -68,6 +87,7 @@ class Config(NamedTuple):
     fields: tuple[FieldPath, ...]
     origin: str
     notices: tuple[str, ...] = ()
+    registries: tuple[RegistrySettings, ...] = ()
 
 
 def _compose(text: str) -> Node | None:
@@ -240,7 +260,40 @@ def parse_config(text: str, name: str, preset_override: str | None = None) -> Co
     allow = tuple(_allow(doc, n, k) for k, n in _list(doc, top.get("allow"), "allow"))
     fields = tuple(_field(doc, n, k) for k, n in _list(doc, top.get("fields"), "fields"))
     ruleset = RuleSet(rules=tuple(rules), aliases=tuple(aliases), blocked=blocked, allow=allow)
-    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices))
+    registries = _registries(doc, top["registries"]) if "registries" in top else ()
+    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices), registries=registries)
+
+
+def _registries(doc: _Doc, node: Node) -> tuple[RegistrySettings, ...]:
+    if not isinstance(node, MappingNode):
+        raise doc.fail("registries", "expected a mapping of registry host: settings", node)
+    found: dict[str, RegistrySettings] = {}
+    for key_node, value in node.value:
+        host = _registry_host(doc, key_node, "registries")
+        key = f"registries.{host}"
+        if host in found:
+            raise doc.fail("registries", f"{host!r} is given twice", key_node)
+        fields = _mapping(doc, value, key, _REGISTRY_KEYS)
+        plain = _bool(doc, fields["plain_http"], f"{key}.plain_http") if "plain_http" in fields else False
+        skip = _bool(doc, fields["skip_verify"], f"{key}.skip_verify") if "skip_verify" in fields else False
+        ca_file = None
+        if "ca_file" in fields:  # relative to the rules file, wherever kmirror runs
+            ca_file = str((Path(doc.name).parent / _string(doc, fields["ca_file"], f"{key}.ca_file")).absolute())
+        if plain and (skip or ca_file):
+            raise doc.fail(key, "plain_http talks no TLS: drop ca_file and skip_verify", value)
+        if skip and ca_file:
+            raise doc.fail(key, "skip_verify trusts any certificate: drop ca_file, or skip_verify to verify with it", value)
+        tokens = tuple(_registry_host(doc, n, f"{key}.token_hosts") for _, n in _list(doc, fields.get("token_hosts"), f"{key}.token_hosts"))
+        found[host] = RegistrySettings(host, plain, ca_file, skip, tokens)
+    return tuple(found.values())
+
+
+def _registry_host(doc: _Doc, node: Node, key: str) -> str:
+    """A registry host (with its port), as references normalise it."""
+    prefix = _prefix(doc, node, key)
+    if prefix.components:
+        raise doc.fail(key, f"{str(node.value)!r}: give a registry host, with its port if any (e.g. harbor.local:5000)", node)
+    return prefix.registry
 
 
 def _allow(doc: _Doc, node: Node, key: str) -> Rule:

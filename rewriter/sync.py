@@ -1,15 +1,18 @@
 """Copy images to their mirror with `skopeo copy --all` (manifest lists and digests kept).
 
-Credentials kmirror knows for the source or the mirror registry are handed to skopeo in
-a temporary auth file (mode 0600, removed afterwards), never on its command line, which
-other users could read; without them skopeo looks up its own (`auth.json`, the Docker
-config). `--plain-http` and `--insecure` become `--src-tls-verify=false` and
-`--dest-tls-verify=false`: skopeo then accepts any certificate and falls back to HTTP.
+Credentials kmirror found for the source or the mirror registry (rewriter.auth: the same
+files skopeo reads, in its order) are handed to skopeo as they are, a password or an
+identity token, in a temporary auth file per side (mode 0600, removed afterwards), never on
+its command line, which other users could read; for a registry kmirror has none for, skopeo
+is given no auth file and looks up its own. Per side, a registry reached over plain HTTP or
+without certificate checks (`registries:`, `--plain-http`, `--insecure`) gets
+`--src-tls-verify=false` / `--dest-tls-verify=false` (skopeo then also accepts plain HTTP),
+and one with a `ca_file` gets `--src-cert-dir` / `--dest-cert-dir`, a temporary folder
+holding that CA.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -20,7 +23,8 @@ from pathlib import Path
 
 from rewriter.errors import KmirrorError
 from rewriter.inventory import Pair
-from rewriter.registry import Credentials, Options
+from rewriter.auth import Credentials, auth_entry
+from rewriter.registry import Options
 
 SKOPEO = "skopeo"
 RETRY_TIMES = "3"
@@ -49,24 +53,25 @@ def find_skopeo() -> str:
     return found
 
 
-def command(skopeo: str, pair: Pair, options: Options, src_auth: Path | None, dest_auth: Path | None) -> list[str]:
-    """The `skopeo copy` command line that copies `pair` (auth files by path only)."""
+def command(skopeo: str, pair: Pair, options: Options, folder: Path) -> list[str]:
+    """The `skopeo copy` command line that copies `pair`; auth files and CA folders go under `folder`."""
     args = [skopeo, "copy", "--all", "--retry-times", RETRY_TIMES]
-    if options.plain_http or options.insecure:
-        args += ["--src-tls-verify=false", "--dest-tls-verify=false"]
-    if src_auth is not None:
-        args += ["--src-authfile", str(src_auth)]
-    if dest_auth is not None:
-        args += ["--dest-authfile", str(dest_auth)]
+    for side, host in (("src", pair.source.registry), ("dest", pair.mirror.registry)):
+        settings = options.settings(host)
+        if settings.plain_http or settings.skip_verify:
+            args.append(f"--{side}-tls-verify=false")
+        elif settings.ca_file is not None:
+            args += [f"--{side}-cert-dir", str(_cert_dir(folder / f"{side}-certs", settings.ca_file))]
+        credentials = options.credentials(host)
+        if credentials is not None:
+            args += [f"--{side}-authfile", str(_auth_file(folder / f"{side}-auth.json", host, credentials))]
     return args + [f"docker://{pair.pull}", f"docker://{pair.push}"]
 
 
 def copy(skopeo: str, pair: Pair, options: Options) -> Copy:
     """Run `skopeo copy` for `pair`; the result says whether it worked and why not."""
     with tempfile.TemporaryDirectory(prefix="kmirror-auth-") as folder:
-        src_auth = _auth_file(Path(folder) / "source.json", pair.source.registry, options.credentials(pair.source.registry))
-        dest_auth = _auth_file(Path(folder) / "mirror.json", pair.mirror.registry, options.credentials(pair.mirror.registry))
-        args = command(skopeo, pair, options, src_auth, dest_auth)
+        args = command(skopeo, pair, options, Path(folder))
         try:
             done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
         except OSError as exc:
@@ -74,12 +79,19 @@ def copy(skopeo: str, pair: Pair, options: Options) -> Copy:
     return Copy(pair, tuple(args), done.returncode, done.stderr)
 
 
-def _auth_file(path: Path, host: str, credentials: Credentials | None) -> Path | None:
-    """Write a containers auth file with `credentials` for `host` (None: write nothing)."""
-    if credentials is None:
-        return None
-    secret = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+def _auth_file(path: Path, host: str, credentials: Credentials) -> Path:
+    """Write a containers auth file holding `credentials` for `host`, readable only by its owner."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"auths": {host: {"auth": secret}}}, out)
+        json.dump({"auths": {host: auth_entry(credentials)}}, out)
+    return path
+
+
+def _cert_dir(path: Path, ca_file: str) -> Path:
+    """A folder skopeo reads CAs from (`*.crt`), holding `ca_file`."""
+    path.mkdir()
+    try:
+        shutil.copyfile(ca_file, path / "ca.crt")
+    except OSError as exc:
+        raise KmirrorError(f"cannot read CA file: {ca_file}: {exc.strerror or exc}") from None
     return path

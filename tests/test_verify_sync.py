@@ -35,7 +35,8 @@ import pytest
 from tools import tool
 
 from rewriter.errors import KmirrorError
-from rewriter.registry import Credentials, docker_config_lookup, parse_challenge
+from rewriter.auth import Credentials, file_lookup
+from rewriter.registry import parse_challenge
 
 USER = "alice"
 PASSWORD = "wonderland-" + secrets.token_hex(8)
@@ -466,18 +467,18 @@ def test_docker_config_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         },
         "credHelpers": {"helped.example": "kmtest"},
     }))
-    lookup = docker_config_lookup(config)
+    lookup = file_lookup(config)
     assert lookup("docker.io") == Credentials("hub", "pw:with:colons")
     assert lookup("r.example:5000") == Credentials("u", "p")
     assert lookup("other.example") == Credentials("o", "p")
     assert lookup("helped.example") == Credentials("bob", "s3")
     assert lookup("unknown.example") is None
     assert "pw:with" not in repr(lookup("docker.io"))
-    assert docker_config_lookup(tmp_path / "absent.json")("docker.io") is None
+    assert file_lookup(tmp_path / "absent.json")("docker.io") is None
 
 
 def test_bad_docker_config_is_an_error(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text('{"auths": {"r.example": {"auth": "bm90LWEtcGFpcg=="}}}')  # "not-a-pair"
     with pytest.raises(KmirrorError, match=r"auths entry for r\.example: 'auth' is not base64 of user:password"):
-        docker_config_lookup(config)("r.example")
+        file_lookup(config)("r.example")
