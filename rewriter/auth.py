@@ -130,7 +130,7 @@ def _host_key(key: str) -> str | None:
 def _from_entry(entry: dict[str, object], path: Path, host: str) -> Credentials | None:
     token = entry.get("identitytoken")
     if isinstance(token, str) and token:
-        return Credentials("", identity_token=token)
+        return Credentials("", identity_token=token)  # its `auth`, if any, holds a user name only
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
         try:
@@ -179,5 +179,6 @@ def login(host: str, credentials: Credentials, fallback: CredentialLookup) -> Cr
 def auth_entry(credentials: Credentials) -> dict[str, str]:
     """The containers auth.json entry holding `credentials` (what skopeo reads)."""
     if credentials.identity_token:
-        return {"identitytoken": credentials.identity_token}
+        # containers/image reads an entry only when its `auth` decodes to `user:password`.
+        return {"auth": base64.b64encode(f"{credentials.username}:".encode()).decode(), "identitytoken": credentials.identity_token}
     return {"auth": base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()}

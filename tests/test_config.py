@@ -497,3 +497,42 @@ def test_load_config_error_names_the_file(tmp_path: Path, clean_env: pytest.Monk
         load_config(None, None, tmp_path)
     assert str(info.value).startswith("invalid config: mirrors[0]: unknown key 'too'")
     assert f"(in {bad}, line 2)" in str(info.value)
+
+
+# --- registries: (issue 21) ---------------------------------------------------------------------
+
+
+def test_registries_section(tmp_path: Path) -> None:
+    from rewriter.config import RegistrySettings
+
+    text = (
+        "registries:\n"
+        "  Harbor.Local:5000: {plain_http: true}\n"
+        "  reg.example:\n"
+        "    ca_file: certs/ca.pem\n"
+        "    token_hosts: [auth.example.net]\n"
+        "  index.docker.io: {skip_verify: true}\n"
+    )
+    loaded = parse_config(text, str(tmp_path / ".kmirror.yaml"))
+    assert loaded.registries == (
+        RegistrySettings("harbor.local:5000", plain_http=True),
+        RegistrySettings("reg.example", ca_file=str(tmp_path / "certs" / "ca.pem"), token_hosts=("auth.example.net",)),
+        RegistrySettings("docker.io", skip_verify=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("registries: [a.example]\n", "invalid config: registries: expected a mapping of registry host: settings (in r.yaml, line 1)"),
+        ("registries:\n  a.example/x: {}\n", "invalid config: registries: 'a.example/x': give a registry host, with its port if any (e.g. harbor.local:5000) (in r.yaml, line 2)"),
+        ("registries:\n  a.example:\n    plain: true\n", "invalid config: registries.a.example: unknown key 'plain' (known: plain_http, ca_file, skip_verify, token_hosts) (in r.yaml, line 3)"),
+        ("registries:\n  a.example:\n    plain_http: 'yes'\n", "invalid config: registries.a.example.plain_http: expected true or false (in r.yaml, line 3)"),
+        ("registries:\n  a.example: {plain_http: true, ca_file: ca.pem}\n", "invalid config: registries.a.example: plain_http talks no TLS: drop ca_file and skip_verify (in r.yaml, line 2)"),
+        ("registries:\n  a.example: {}\n  A.example: {}\n", "invalid config: registries: 'a.example' is given twice (in r.yaml, line 3)"),
+    ],
+)
+def test_registries_errors_name_key_and_line(text: str, message: str) -> None:
+    with pytest.raises(KmirrorError) as caught:
+        parse_config(text, "r.yaml")
+    assert str(caught.value) == message

@@ -40,7 +40,8 @@ from rewriter.registry import parse_challenge
 
 USER = "alice"
 PASSWORD = "wonderland-" + secrets.token_hex(8)
-SECRETS = (PASSWORD, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode())
+IDENTITY_TOKEN = "refresh-" + secrets.token_hex(8)
+SECRETS = (PASSWORD, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(), IDENTITY_TOKEN)
 
 
 def free_port() -> int:
@@ -183,6 +184,28 @@ class TokenService:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                # An identity token (OAuth2 refresh token) exchanged for an access token.
+                form = parse_qs(self._body().decode())
+                known = form.get("grant_type") == ["refresh_token"] and form.get("refresh_token") == [IDENTITY_TOKEN]
+                service.requests.append((form, known))
+                body = json.dumps({"access_token": service.token(form, known)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding") != "chunked":  # skopeo sends its form chunked
+                    return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                data = b""
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    data += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()
+                return data
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -235,6 +258,19 @@ class Project:
     def login(self, host: str) -> None:
         """Store the credentials in the Docker config file, as `docker login` does."""
         (self.folder / "docker" / "config.json").write_text(json.dumps({"auths": {host: {"auth": SECRETS[1]}}}))
+
+    def auth_file(self, entries: dict[str, dict[str, str]]) -> None:
+        """Credentials only in a containers auth.json named by REGISTRY_AUTH_FILE (as `podman login --authfile`)."""
+        path = self.folder / "elsewhere" / "auth.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"auths": entries}))
+        self.env["REGISTRY_AUTH_FILE"] = str(path)
+
+    def registries(self, *hosts: str) -> None:
+        """Add `registries: {HOST: {plain_http: true}}` for each host to the rules file."""
+        entries = "".join(f"  '{host}': {{plain_http: true}}\n" for host in hosts)
+        with (self.folder / ".kmirror.yaml").open("a") as rules:
+            rules.write(f"registries:\n{entries}")
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -297,6 +333,36 @@ def test_missing_then_sync_then_present(source: Source, basic_mirror: Registry, 
     assert again.returncode == 0
     assert again.stdout.endswith("2 mirrored images: 2 present, 0 copied, 0 failed\n")
     assert "copying" not in again.stderr
+
+
+def test_registries_section_and_auth_json_without_flags(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> None:
+    project = make_project(source.registry.host, basic_mirror.host)
+    project.registries(source.registry.host, basic_mirror.host)
+    project.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
+    pod = project.manifest(f"{source.registry.host}/app:v1")
+    mirrored = f"{basic_mirror.host}/mirror/app:v1"
+    assert project.run("verify", pod).stdout == f"{mirrored}: missing: manifest unknown (source {source.registry.host}/app:v1)\n1 mirrored images: 0 present, 1 missing\n"
+    synced = project.run("sync", pod)
+    assert (synced.returncode, synced.stdout) == (0, f"copied: {source.registry.host}/app:v1 -> {mirrored}\n1 mirrored images: 0 present, 1 copied, 0 failed\n"), synced.stderr
+    assert (project.run("verify", pod).stdout) == "1 mirrored images: 1 present\n"
+    # Without the section, HTTPS is tried, and the message says how to allow HTTP.
+    (project.folder / ".kmirror.yaml").write_text(f"mirrors:\n  - {{from: '{source.registry.host}', to: '{basic_mirror.host}/mirror'}}\n")
+    refused = project.run("verify", pod)
+    assert refused.returncode == 2 and "set plain_http for it under registries:" in refused.stderr
+
+
+def test_identity_token_for_verify_and_sync(source: Source, token_mirror: tuple[Registry, TokenService], make_project: Callable[[str, str], Project]) -> None:
+    mirror, service = token_mirror
+    project = make_project(source.registry.host, mirror.host)
+    project.registries(source.registry.host, mirror.host)
+    project.auth_file({mirror.host: {"identitytoken": IDENTITY_TOKEN}})
+    pod = project.manifest(f"{source.registry.host}/app:v1")
+    assert project.run("verify", pod).stdout.endswith("0 present, 1 missing\n")
+    assert any(known for query, known in service.requests if query.get("grant_type") == ["refresh_token"])
+    # skopeo gets the identity token as such (not an empty password), and pushes with it.
+    synced = project.run("sync", pod)
+    assert synced.returncode == 0, synced.stderr
+    assert project.run("verify", pod).stdout == "1 mirrored images: 1 present\n"
 
 
 def test_a_digest_the_mirror_lacks_fails(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> None:
