@@ -4,6 +4,8 @@ command-line overrides and the credentials, as one `registry.Options`."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 
 from rewriter.auth import Credentials, default_lookup, login as with_login
 from rewriter.config import Config
@@ -26,3 +28,18 @@ def registry_options(config: Config, mirrors: list[str], login: Credentials | No
             )
         lookup = with_login(mirrors[0], login, lookup) if mirrors else lookup
     return Options(registries=config.registries, plain_http=plain_http, insecure=insecure, credentials=lookup)
+
+
+def progress(label: str) -> Callable[[int, int], None]:
+    """A progress bar on standard error when it is a terminal; otherwise nothing."""
+    if not sys.stderr.isatty():
+        return lambda n, total: None
+
+    def show(n: int, total: int) -> None:
+        filled = 30 * n // max(total, 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {n}/{total}")
+        if n >= total:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+    return show

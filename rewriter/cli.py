@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,6 +48,8 @@ app = typer.Typer(
 ConfigOption = Annotated[Optional[str], typer.Option("--config", "-c", help="Rules file (default: $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the daocloud preset).", metavar="FILE")]
 PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset (overrides the rules file's).", metavar="NAME")]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, nothing on stdout) when references to blocked registries remain after rewriting.")]
+PinOption = Annotated[bool, typer.Option("--pin", help="Pin each rewritten image to its digest (MIRROR:TAG@sha256:...), as the source registry serves it.")]
+PinFromOption = Annotated[Optional[str], typer.Option("--pin-from", help="With --pin: take digests from the source registry (default) or the mirror.", metavar="source|mirror")]
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
 
 
@@ -70,13 +72,15 @@ def filter_stream(
     strict: StrictOption = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on internal errors.")] = False,
+    pin: PinOption = False,
+    pin_from: PinFromOption = None,
 ) -> None:
     """Rewrite the YAML stream on standard input to standard output."""
     if version:
         raise typer.Exit(console.version())
     if ctx.invoked_subcommand is not None:
         return
-    raise typer.Exit(console.filter_stdin(config, preset, strict))
+    raise typer.Exit(console.filter_stdin(config, preset, strict, console.pin_source(pin, pin_from)))
 
 
 @app.command("rewrite")
@@ -86,6 +90,8 @@ def rewrite_command(
     check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if any file would change.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff of the changes instead of the files.")] = False,
     strict: StrictOption = False,
+    pin: PinOption = False,
+    pin_from: PinFromOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -94,15 +100,26 @@ def rewrite_command(
     Example: kmirror rewrite -w deploy/
     """
     settings = console.settings(config, preset)
+    pinning = console.pin_source(pin, pin_from)
     if not write or check:
-        raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
+        raise typer.Exit(_rewrite(list(_pinned(_run(paths, settings), settings, pinning)), None, check=check, diff=diff, strict=strict))
     with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
         outcomes = []
-        for outcome in _outcomes(paths, settings):
+        for outcome in _pinned(_outcomes(paths, settings), settings, pinning):
             outcomes.append(outcome)
             if outcome.changed and outcome.source.name != STDIN:
                 replacement.stage(outcome.source.name, outcome.output)
         raise typer.Exit(_rewrite(outcomes, replacement, check=False, diff=diff, strict=strict))
+
+
+def _pinned(outcomes: Iterable[Outcome], settings: Config, pin: str | None) -> Iterable[Outcome]:
+    """`outcomes` as they come, or, with `--pin`, all of them pinned once every digest is known."""
+    if pin is None:
+        return outcomes
+    from rewriter.access import progress
+    from rewriter.pin import pin as pinned
+
+    return pinned(list(outcomes), settings, pin, progress("kmirror: pin"))
 
 
 def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bool, diff: bool, strict: bool) -> int:
@@ -361,27 +378,13 @@ def _pairs(outcomes: list[Outcome]) -> list[Pair]:
     return unique_pairs(image for o in outcomes for image in o.images)
 
 
-def _progress(label: str) -> Callable[[int, int], None]:
-    """A progress bar on standard error when it is a terminal; otherwise nothing."""
-    if not sys.stderr.isatty():
-        return lambda n, total: None
-
-    def show(n: int, total: int) -> None:
-        filled = 30 * n // max(total, 1)
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {n}/{total}")
-        if n >= total:
-            sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-
-    return show
-
-
 def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str) -> dict[str, Answer]:
     """What the mirror registries say about each pair's mirror reference, keyed by it."""
+    from rewriter.access import progress
     from rewriter.registry import check
 
     wanted = list({str(p.mirror): p.mirror for p in pairs}.values())
-    return {str(a.ref): a for a in check(wanted, options, _progress(label))}
+    return {str(a.ref): a for a in check(wanted, options, progress(label))}
 
 
 @app.command("verify")

@@ -39,10 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded(lambda: filter_stdin(*chosen), debug=False)
 
 
-def filter_options(args: list[str]) -> tuple[str | None, str | None, bool] | None:
-    """(config, preset, strict) when `args` only set the filter's options, each at most once; else None."""
-    values: dict[str, str | None] = {"--config": None, "--preset": None}
-    strict = False
+def filter_options(args: list[str]) -> tuple[str | None, str | None, bool, str | None] | None:
+    """(config, preset, strict, pin) when `args` only set the filter's options, each at most once; else None.
+
+    `pin` is where digests come from with `--pin` (`--pin-from`, default `source`), else None.
+    """
+    values: dict[str, str | None] = {"--config": None, "--preset": None, "--pin-from": None}
+    strict = pin = False
     rest = list(args)
     while rest:
         arg = rest.pop(0)
@@ -50,13 +53,24 @@ def filter_options(args: list[str]) -> tuple[str | None, str | None, bool] | Non
         name = "--config" if name == "-c" else name
         if arg == "--strict" and not strict:
             strict = True
+        elif arg == "--pin" and not pin:
+            pin = True
         elif name in values and values[name] is None and equals and value:
             values[name] = value
         elif name in values and values[name] is None and not equals and rest and not rest[0].startswith("-"):
             values[name] = rest.pop(0)
         else:
             return None
-    return values["--config"], values["--preset"], strict
+    if values["--pin-from"] is not None and not pin:
+        return None  # the command line's error, said by the full parser
+    return values["--config"], values["--preset"], strict, pin_source(pin, values["--pin-from"])
+
+
+def pin_source(pin: bool, pin_from: str | None) -> str | None:
+    """Where `--pin` takes digests from (None: no pinning); `--pin-from` alone is an error."""
+    if pin_from is not None and not pin:
+        raise KmirrorError("invalid option: --pin-from: it chooses where --pin takes digests from: give --pin too")
+    return (pin_from or "source") if pin else None
 
 
 def guarded(run: Callable[[], int], debug: bool, hint: str = " (run with --debug for a traceback)") -> int:
@@ -95,8 +109,8 @@ def version() -> int:
     return EXIT_OK
 
 
-def filter_stdin(config: str | None, preset: str | None, strict: bool) -> int:
-    """The filter: the stream on standard input, rewritten, to standard output."""
+def filter_stdin(config: str | None, preset: str | None, strict: bool, pin: str | None = None) -> int:
+    """The filter: the stream on standard input, rewritten (with `pin`: digests pinned), to standard output."""
     from rewriter.files import STDIN, read
     from rewriter.pipeline import process
 
@@ -105,8 +119,17 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool) -> int:
         from rewriter.krm import is_resource_list
 
         if is_resource_list(data):  # run as a KRM function: docs/kustomize.md
+            if pin is not None:
+                raise KmirrorError("invalid option: --pin: not for a ResourceList (pin the files with kmirror rewrite --pin)")
             return krm_function(data, config, preset)
-    return emit_rewritten([process(data, STDIN, settings(config, preset))], strict)
+    chosen = settings(config, preset)
+    outcomes = [process(data, STDIN, chosen)]
+    if pin is not None:  # registry code loads only when asked for
+        from rewriter.access import progress
+        from rewriter.pin import pin as pinned
+
+        outcomes = pinned(outcomes, chosen, pin, progress("kmirror: pin"))
+    return emit_rewritten(outcomes, strict)
 
 
 def krm_function(data: bytes, config: str | None, preset: str | None) -> int:

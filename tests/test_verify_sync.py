@@ -274,7 +274,7 @@ class Project:
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-c", "import sys; from rewriter.cli import main; sys.exit(main())", *args],
+            [sys.executable, "-c", "import sys; from rewriter.console import main; sys.exit(main())", *args],
             cwd=self.folder, env=self.env, input=stdin, capture_output=True, text=True, timeout=300, check=False,
         )
         self.outputs += [done.stdout, done.stderr]
