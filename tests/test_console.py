@@ -17,15 +17,18 @@ POD = b"kind: Pod\nspec:\n  containers:\n  - image: nginx:1.25  # web\n"
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ([], (None, None, False)),
-        (["-c", "r.yaml"], ("r.yaml", None, False)),
-        (["--config", "r.yaml", "--strict"], ("r.yaml", None, True)),
-        (["--config=r.yaml"], ("r.yaml", None, False)),
-        (["--preset", "daocloud"], (None, "daocloud", False)),
-        (["--preset=daocloud", "-c", "r.yaml"], ("r.yaml", "daocloud", False)),
+        ([], (None, None, False, None)),
+        (["-c", "r.yaml"], ("r.yaml", None, False, None)),
+        (["--config", "r.yaml", "--strict"], ("r.yaml", None, True, None)),
+        (["--config=r.yaml"], ("r.yaml", None, False, None)),
+        (["--preset", "daocloud"], (None, "daocloud", False, None)),
+        (["--preset=daocloud", "-c", "r.yaml"], ("r.yaml", "daocloud", False, None)),
+        (["--pin"], (None, None, False, "source")),  # issue 21: --pin and --pin-from
+        (["--pin", "--pin-from", "mirror", "--strict"], (None, None, True, "mirror")),
+        (["--pin-from=mirror", "--pin"], (None, None, False, "mirror")),
     ],
 )
-def test_filter_options(args: list[str], expected: tuple[str | None, str | None, bool]) -> None:
+def test_filter_options(args: list[str], expected: tuple[str | None, str | None, bool, str | None]) -> None:
     assert filter_options(args) == expected
 
 
@@ -43,6 +46,8 @@ def test_filter_options(args: list[str], expected: tuple[str | None, str | None,
         ["-c", "a.yaml", "--config", "b.yaml"],
         ["--version", "--strict"],
         ["--unknown"],
+        ["--pin", "--pin"],
+        ["--pin-from", "mirror"],  # without --pin: the full command line says what is wrong
     ],
 )
 def test_anything_else_goes_to_the_full_command_line(args: list[str]) -> None:
