@@ -196,7 +196,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
 @app.command("images")
 def images_command(
     paths: PathsArgument,
-    format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), or kustomize (an images: list).", metavar="FORMAT")] = "text",
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), kustomize (an images: list), or lock (source -> mirror -> digest, from the source registries).", metavar="FORMAT")] = "text",
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -206,12 +206,19 @@ def images_command(
     """
     from rewriter import inventory
 
-    formats = ("text", "json", *inventory.FORMATS, "kustomize")
+    formats = ("text", "json", *inventory.FORMATS, "kustomize", "lock")
     if format not in formats:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
-    outcomes = _run(paths, console.settings(config, preset))
+    settings = console.settings(config, preset)
+    outcomes = _run(paths, settings)
     if format == "kustomize":
         raise typer.Exit(_kustomize_images(outcomes))
+    if format == "lock":
+        from rewriter.access import progress
+        from rewriter.lock import make_lock
+
+        console.write(make_lock(_pairs(outcomes), settings, progress("kmirror: lock")))
+        raise typer.Exit(EXIT_OK)
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
     if format in inventory.FORMATS:
         console.write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
@@ -378,18 +385,20 @@ def _pairs(outcomes: list[Outcome]) -> list[Pair]:
     return unique_pairs(image for o in outcomes for image in o.images)
 
 
-def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str) -> dict[str, Answer]:
-    """What the mirror registries say about each pair's mirror reference, keyed by it."""
+def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str, digests: bool = False) -> dict[str, Answer]:
+    """What the mirror registries say about each pair's mirror reference (with `digests`, their digests), keyed by it."""
     from rewriter.access import progress
     from rewriter.registry import check
 
     wanted = list({str(p.mirror): p.mirror for p in pairs}.values())
-    return {str(a.ref): a for a in check(wanted, options, progress(label))}
+    return {str(a.ref): a for a in check(wanted, options, progress(label), digests=digests)}
 
 
 @app.command("verify")
 def verify_command(
-    paths: PathsArgument,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="YAML files or folders; - for standard input (none with --lock).", metavar="PATH...")] = None,
+    same_digest: Annotated[bool, typer.Option("--same-digest", help="Also compare each image's digest on the mirror with the source's (exit 1 when they differ).")] = False,
+    lock: Annotated[Optional[str], typer.Option("--lock", help="Check the mirror against a lock (kmirror images --format lock) instead of manifests.", metavar="FILE")] = None,
     allowlist: AllowlistOption = None,
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
@@ -402,14 +411,39 @@ def verify_command(
 
     Example: kmirror verify deploy/
     """
+    if lock is not None:
+        raise typer.Exit(_verify_lock(lock, paths, same_digest or allowlist is not None, username, password_stdin, plain_http, insecure, config, preset))
+    if not paths:
+        raise KmirrorError("invalid option: PATH: give the manifests to verify (or --lock FILE)")
     login = _password(paths, username, password_stdin)
     allowed = _load_allowlist(allowlist)
     settings = console.settings(config, preset)
     pairs = _pairs(_run(paths, settings))
     refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
     asked = [p for p in pairs if p not in refused]
-    answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure, settings), "kmirror: verify")
+    options = _registry_options(asked, login, plain_http, insecure, settings)
+    answers = _mirror_answers(asked, options, "kmirror: verify", digests=same_digest)
+    if same_digest:
+        from rewriter.access import progress
+        from rewriter.lock import same_digest as judge
+
+        answers = judge(asked, answers, options, progress("kmirror: verify: sources"))
     raise typer.Exit(_write_verify(pairs, refused, answers))
+
+
+def _verify_lock(lock: str, paths: list[str] | None, other: bool, username: str | None, password_stdin: bool, plain_http: bool, insecure: bool, config: str | None, preset: str | None) -> int:
+    from rewriter.access import progress, registry_options
+    from rewriter.lock import check_lock, lock_report, read_lock
+
+    if paths or other:
+        raise KmirrorError("invalid option: --lock: the lock replaces the manifests: give no PATH, --same-digest or --allowlist")
+    login = _password([], username, password_stdin)
+    entries = read_lock(lock)
+    hosts = sorted({parse(e.mirror).registry for e in entries})
+    options = registry_options(console.settings(config, preset), hosts, login, plain_http, insecure)
+    text, same = lock_report(check_lock(entries, options, progress("kmirror: verify")))
+    console.write(text)
+    return EXIT_OK if same else EXIT_FINDINGS
 
 
 def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Answer]) -> int:
@@ -429,7 +463,7 @@ def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Ans
     if not pairs:
         lines.append("no rewritten images to verify\n")
     else:
-        tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
+        tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "different", "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
         lines.append(f"{len(pairs)} mirrored images: {tally}\n")
     console.write("".join(lines))
     return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
