@@ -548,3 +548,19 @@ def test_bad_docker_config_is_an_error(tmp_path: Path) -> None:
     config.write_text('{"auths": {"r.example": {"auth": "bm90LWEtcGFpcg=="}}}')  # "not-a-pair"
     with pytest.raises(KmirrorError, match=r"auths entry for r\.example: 'auth' is not base64 of user:password"):
         file_lookup(config)("r.example")
+
+
+def test_docs_registries_examples_load() -> None:
+    """Every rules example in docs/supply-chain.md with a registries: section is a valid rules file."""
+    import re
+
+    from rewriter.config import parse_config
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "supply-chain.md").read_text()
+    blocks = [b for b in re.findall(r"```(?:yaml|sh)\n(.*?)```", docs, re.S) if "registries:" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        heredocs = [h for h in re.findall(r"<<'EOF'\n(.*?)^EOF$", block, re.S | re.M) if "registries:" in h]
+        text = heredocs[0] if heredocs else block
+        loaded = parse_config(text, "docs/.kmirror.yaml")
+        assert loaded.registries
