@@ -703,7 +703,8 @@ def init_command(
 @app.command("runtime-config")
 def runtime_config_command(
     format: Annotated[str, typer.Option("--format", "-f", help="containerd-hosts, containerd-config, kind, k3s, crio, docker, talos or kubeadm.", metavar="FORMAT")],
-    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write the files under this folder (created if needed) instead of printing; containerd-hosts and kind need it.", metavar="DIR")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write the files under this folder (created if needed) instead of printing, and remove those an earlier run wrote that are no longer configured; containerd-hosts and kind need it.", metavar="DIR")] = None,
+    no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Never pull from the upstream registries: only from the mirrors (air-gapped sites).")] = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -711,30 +712,21 @@ def runtime_config_command(
 
     Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
     """
-    from rewriter.runtime import MULTI_FILE, runtime_config
+    from rewriter.runtime import MULTI_FILE, runtime_config, write_output
 
     if output_dir is None and format in MULTI_FILE:
         raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
-    result = runtime_config(console.settings(config, preset), format)
+    result = runtime_config(console.settings(config, preset), format, no_fallback)
     for warning in result.warnings:
         console.err(f"kmirror: warning: {warning}")
     if output_dir is None:
         console.write("".join(result.files.values()))
     else:
-        _write_tree(Path(output_dir), result.files)
+        removed = write_output(Path(output_dir), result.files)
+        for name in removed:
+            console.err(f"removed {Path(output_dir) / name} (written by an earlier run, no longer configured)")
         console.err(f"wrote {len(result.files)} files under {output_dir}")
     raise typer.Exit(EXIT_OK)
-
-
-def _write_tree(folder: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        target = folder / relative
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
-        except OSError as exc:
-            raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
-        write_atomic(str(target), text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

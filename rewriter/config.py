@@ -80,6 +80,11 @@ class RegistrySettings(NamedTuple):
     token_hosts: tuple[str, ...] = ()
 
 
+def settings_for(registries: tuple[RegistrySettings, ...], host: str) -> RegistrySettings:
+    """The `registries:` entry for `host`, else the defaults (HTTPS, system CAs, verified)."""
+    return next((r for r in registries if r.host == host), RegistrySettings(host))
+
+
 class Config(NamedTuple):
     """Everything the rules file decides, plus where it came from and notices for stderr."""
 

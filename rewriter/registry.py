@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rewriter.auth import Credentials, CredentialLookup, no_credentials
-from rewriter.config import RegistrySettings
+from rewriter.config import RegistrySettings, settings_for
 from rewriter.errors import KmirrorError
 from rewriter.reference import DOCKER_HUB, ImageRef
 
@@ -88,7 +88,7 @@ class Options:
 
     def settings(self, host: str) -> RegistrySettings:
         """The settings for `host` (`registries:`), with the command-line overrides applied."""
-        found = next((r for r in self.registries if r.host == host), RegistrySettings(host))
+        found = settings_for(self.registries, host)
         if self.plain_http:
             return found._replace(plain_http=True)
         return found._replace(skip_verify=True, ca_file=None) if self.insecure else found

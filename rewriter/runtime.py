@@ -9,6 +9,12 @@ with the same first-match order as `RuleSet.decide`, so each entry says exactly 
 manifests get. Each format then writes the entries it can express and lists the others as
 warnings: an entry is never dropped silently.
 
+The rules file's `registries:` reach every format: a host with `plain_http` gets `http://`
+endpoints (or the format's "insecure" switch), `ca_file` and `skip_verify` the format's TLS
+settings, or a warning saying where the CA must go. With `no_fallback` a pull never goes to
+the upstream registry: where the format can say so (containerd's `server` is the mirror,
+Talos `skipFallback`, CRI-O's `location` is the mirror), else as a warning.
+
 Shapes of entries, by how the mirrored repository is built from the rest of the source path:
 `prefix` (mirror path + rest), `flatten` (mirror path + last component), `template` (any other
 arrangement, from a rule with placeholders), `keep` (the image is left unchanged).
@@ -16,13 +22,17 @@ arrangement, from a rule with placeholders), `keep` (the image is left unchanged
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from rewriter.config import Config
+from rewriter.config import Config, RegistrySettings, settings_for
 from rewriter.errors import KmirrorError
+from rewriter.files import write_atomic
 from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, parse
 from rewriter.rules import Prefix, Rule, RuleSet
 
@@ -36,6 +46,27 @@ KUBEADM_SAMPLE_TAG = "v1.31.0"
 COREDNS_PATH = "coredns/coredns"
 # Stand-ins, in a target path, for the source path's rest, its last component, and the rest joined with '.'.
 _REST, _NAME, _DOTTED = "\x00rest\x00", "\x00name\x00", "\x00dotted\x00"
+
+
+@dataclass(frozen=True)
+class Site:
+    """How nodes reach registries (`registries:`), and whether a pull may fall back to the upstream registry."""
+
+    registries: tuple[RegistrySettings, ...] = ()
+    no_fallback: bool = False
+
+    def settings(self, host: str) -> RegistrySettings:
+        """The settings of registry `host` (normalised: `docker.io`, not its endpoint)."""
+        return settings_for(self.registries, host)
+
+    def scheme(self, host: str) -> str:
+        """`http` for a host reached over plain HTTP, else `https`."""
+        return "http" if self.settings(host).plain_http else "https"
+
+    def insecure(self, host: str) -> bool:
+        """True when the host is reached over plain HTTP or without verifying its certificate."""
+        settings = self.settings(host)
+        return settings.plain_http or settings.skip_verify
 
 
 @dataclass(frozen=True)
@@ -102,13 +133,69 @@ class Entry:
         return not self.source.components
 
 
-def runtime_config(config: Config, format: str) -> RuntimeConfig:
-    """The files of `format` for the rules in `config`; KmirrorError for an unknown format."""
+def runtime_config(config: Config, format: str, no_fallback: bool = False) -> RuntimeConfig:
+    """The files of `format` for the rules and `registries:` of `config`; KmirrorError for an unknown format.
+
+    With `no_fallback`, pulls must never leave for the upstream registries.
+    """
     writer = _WRITERS.get(format)
     if writer is None:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(FORMATS)}")
-    files, warnings = writer(config.rules)
+    files, warnings = writer(config.rules, Site(config.registries, no_fallback))
     return RuntimeConfig(files=files, warnings=[f"{format}: {w}" for w in warnings])
+
+
+# --- writing under --output-dir ------------------------------------------------------------------
+
+RECORD = ".kmirror-runtime-config.json"  # what the last run wrote: {"files": {relative path: sha256}}
+
+
+def write_output(folder: Path, files: dict[str, str]) -> list[str]:
+    """Write `files` under `folder` (atomically, folders created); remove the stale files an earlier run wrote.
+
+    A file is removed only when the record in `folder` says kmirror wrote it and it still has
+    the content kmirror wrote (a file edited since, or never written by kmirror, is kept), and
+    only when this run does not write it; folders left empty by a removal are removed too.
+    Returns the removed files, relative to `folder`.
+    """
+    record = folder / RECORD
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        earlier = {}
+    for relative, text in files.items():
+        _write(folder / relative, text)
+    removed = []
+    for relative, digest in sorted(earlier.items()) if isinstance(earlier, dict) else ():
+        target = folder / relative
+        if relative in files or Path(relative).is_absolute() or ".." in Path(relative).parts or not _written_as(target, digest):
+            continue
+        target.unlink()
+        removed.append(relative)
+        for parent in target.relative_to(folder).parents[:-1]:
+            try:
+                (folder / parent).rmdir()
+            except OSError:  # not empty
+                break
+    wrote = {relative: hashlib.sha256(text.encode()).hexdigest() for relative, text in files.items()}
+    _write(record, json.dumps({"files": wrote}, indent=2) + "\n")
+    return removed
+
+
+def _written_as(path: Path, digest: object) -> bool:
+    try:
+        return isinstance(digest, str) and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _write(target: Path, text: str) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
+    except OSError as exc:
+        raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
+    write_atomic(str(target), text)
 
 
 # --- entries -----------------------------------------------------------------------------------
@@ -211,22 +298,26 @@ class HostMirror:
     source: str
     entry: Entry
     path: tuple[str, ...]
+    scheme: str = "https"
 
     @property
     def endpoint(self) -> str:
         """The endpoint URL as a hosts.toml or CRI config wants it (`/v2/<path>` when there is a path)."""
-        assert self.entry.target is not None
-        base = f"https://{self.entry.target.endpoint_host}"
-        return f"{base}/v2/{'/'.join(self.path)}" if self.path else base
+        return f"{self.root}/v2/{'/'.join(self.path)}" if self.path else self.root
 
     @property
     def root(self) -> str:
-        """The endpoint without `/v2` (`https://<host>`)."""
+        """The endpoint without `/v2` (`https://<host>`, `http://` for a plain-HTTP mirror)."""
+        return f"{self.scheme}://{self.target.endpoint_host}"
+
+    @property
+    def target(self) -> Target:
+        """Where the mirror is."""
         assert self.entry.target is not None
-        return f"https://{self.entry.target.endpoint_host}"
+        return self.entry.target
 
 
-def _host_mirrors(rules: RuleSet, what: str, only: str | None = None) -> tuple[list[HostMirror], list[str]]:
+def _host_mirrors(rules: RuleSet, site: Site, what: str, only: str | None = None) -> tuple[list[HostMirror], list[str]]:
     """Whole-host mirrors with an optional path prefix; warnings for everything else.
 
     `what` names the format in warnings (`containerd hosts.toml`); `only` restricts the
@@ -253,7 +344,7 @@ def _host_mirrors(rules: RuleSet, what: str, only: str | None = None) -> tuple[l
                 f"{'/'.join((target.host, *target.constant))}, which is right only for images one component "
                 f"below {entry.source}"
             )
-        mirrors.append(HostMirror(entry.source.registry, entry, target.constant))
+        mirrors.append(HostMirror(entry.source.registry, entry, target.constant, site.scheme(target.host)))
     mirrored = {m.source for m in mirrors}
     for entry in found:
         if entry.host_level:
@@ -281,30 +372,58 @@ def _yaml(text: str) -> str:
     return json.dumps(text)
 
 
-def _hosts_toml(mirror: HostMirror) -> str:
+def _hosts_toml(mirror: HostMirror, site: Site) -> str:
     server = DOCKER_HUB_ENDPOINT if mirror.source == DOCKER_HUB else mirror.source
-    lines = [
-        f"# kmirror: {mirror.entry.label}",
-        f"server = {_toml('https://' + server)}",
-        "",
-        f"[host.{_toml(mirror.endpoint)}]",
-        '  capabilities = ["pull", "resolve"]',
-    ]
-    if mirror.path:
-        lines.append("  override_path = true")
+    lines = [f"# kmirror: {mirror.entry.label}"]
+    if site.no_fallback:
+        # The server is the last host containerd tries (the upstream when not set): the mirror, then.
+        lines += [f"# --no-fallback: the server is the mirror, so containerd never asks {mirror.source}"]
+        lines += [f"server = {_toml(mirror.endpoint)}", *_host_settings(mirror, site, "")]
+    else:
+        lines += [f"server = {_toml(site.scheme(mirror.source) + '://' + server)}", *_tls_settings(site.settings(mirror.source), "")]
+    lines += ["", f"[host.{_toml(mirror.endpoint)}]", *_host_settings(mirror, site, "  ")]
     return "\n".join(lines) + "\n"
+
+
+def _host_settings(mirror: HostMirror, site: Site, indent: str) -> list[str]:
+    lines = [f'{indent}capabilities = ["pull", "resolve"]']
+    if mirror.path:
+        lines.append(f"{indent}override_path = true")
+    return lines + _tls_settings(site.settings(mirror.target.host), indent)
+
+
+def _tls_settings(settings: RegistrySettings, indent: str) -> list[str]:
+    """hosts.toml's `ca` and `skip_verify` for a host."""
+    lines = [f"{indent}ca = {_toml(settings.ca_file)}"] if settings.ca_file else []
+    return lines + [f"{indent}skip_verify = true"] if settings.skip_verify else lines
+
+
+def _ca_warnings(hosts: list[str], site: Site, where: str) -> list[str]:
+    """For formats that take no CA file: where each host's `ca_file` must be copied instead."""
+    return [
+        f"registries: {host}: ca_file: this format names no CA; copy {ca} to {where.format(host=host)}"
+        for host in dict.fromkeys(hosts) if (ca := site.settings(host).ca_file)
+    ]
+
+
+def _read_ca(path: str) -> str:
+    try:
+        with open(path, "rb") as ca:
+            return base64.b64encode(ca.read()).decode()
+    except OSError as exc:
+        raise KmirrorError(f"cannot read CA file: {path}: {exc.strerror or exc}") from None
 
 
 # --- formats -----------------------------------------------------------------------------------
 
 
-def _containerd_hosts(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
-    mirrors, warnings = _host_mirrors(rules, "containerd hosts.toml")
-    return {f"{m.source}/hosts.toml": _hosts_toml(m) for m in mirrors}, warnings
+def _containerd_hosts(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
+    mirrors, warnings = _host_mirrors(rules, site, "containerd hosts.toml")
+    return {f"{m.source}/hosts.toml": _hosts_toml(m, site) for m in mirrors}, warnings
 
 
-def _containerd_config(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
-    mirrors, warnings = _host_mirrors(rules, "containerd's CRI registry.mirrors")
+def _containerd_config(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
+    mirrors, warnings = _host_mirrors(rules, site, "containerd's CRI registry.mirrors")
     lines = [
         "# containerd CRI registry mirrors from kmirror: merge into /etc/containerd/config.toml.",
         "# Deprecated since containerd 1.5 and refused when config_path is set or from containerd 2.2 on;",
@@ -318,14 +437,22 @@ def _containerd_config(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
             f'[plugins."io.containerd.grpc.v1.cri".registry.mirrors.{_toml(m.source)}]',
             f"  endpoint = [{_toml(m.endpoint)}]",
         ]
+    for host in dict.fromkeys([m.target.host for m in mirrors] + [m.source for m in mirrors]):
+        settings = site.settings(host)
+        if settings.ca_file or settings.skip_verify:
+            lines += ["", f'[plugins."io.containerd.grpc.v1.cri".registry.configs.{_toml(host)}.tls]']
+            lines += [f"  ca_file = {_toml(settings.ca_file)}"] if settings.ca_file else []
+            lines += ["  insecure_skip_verify = true"] if settings.skip_verify else []
+    if site.no_fallback and mirrors:
+        warnings.append("--no-fallback: containerd's CRI registry.mirrors always tries the upstream registry last; use containerd-hosts")
     return {"config.toml": "\n".join(lines) + "\n"}, warnings
 
 
-def _kind(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
+def _kind(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
     # kind node images from v0.27 on (containerd 2) set config_path and refuse registry.mirrors,
     # so mirrors go in hosts.toml files mounted into each node; the patch enables them on older images.
-    mirrors, warnings = _host_mirrors(rules, "containerd hosts.toml (kind)")
-    files = {f"certs.d/{m.source}/hosts.toml": _hosts_toml(m) for m in mirrors}
+    mirrors, warnings = _host_mirrors(rules, site, "containerd hosts.toml (kind)")
+    files = {f"certs.d/{m.source}/hosts.toml": _hosts_toml(m, site) for m in mirrors}
     lines = [
         "# kind cluster configuration from kmirror. Create the cluster from this folder:",
         "#   kind create cluster --config kind-config.yaml",
@@ -347,12 +474,15 @@ def _kind(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
             f"        containerPath: {_yaml('/etc/containerd/certs.d/' + m.source)}",
             "        readOnly: true",
         ]
+    # hosts.toml names each CA by its path on this machine: the same path in the node.
+    for ca in dict.fromkeys(c for m in mirrors for h in (m.source, m.target.host) if (c := site.settings(h).ca_file)):
+        lines += [f"      - hostPath: {_yaml(ca)}", f"        containerPath: {_yaml(ca)}", "        readOnly: true"]
     files["kind-config.yaml"] = "\n".join(lines) + "\n"
     return files, warnings
 
 
-def _talos(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
-    mirrors, warnings = _host_mirrors(rules, "Talos registry mirrors")
+def _talos(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
+    mirrors, warnings = _host_mirrors(rules, site, "Talos registry mirrors")
     lines = [
         "# Talos machine configuration patch from kmirror:",
         "#   talosctl gen config NAME ENDPOINT --config-patch @talos-registries.yaml",
@@ -369,11 +499,25 @@ def _talos(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
         ]
         if m.path:
             lines.append("        overridePath: true")
+        if site.no_fallback:
+            lines.append("        skipFallback: true")
+    tls = [h for h in dict.fromkeys([m.target.endpoint_host for m in mirrors]) if _talos_tls(site, h)]
+    if tls:
+        lines.append("    config:")
+    for host in tls:
+        lines += [f"      {_yaml(host)}:", "        tls:", *_talos_tls(site, host)]
     return {"talos-registries.yaml": "\n".join(lines) + "\n"}, warnings
 
 
-def _docker(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
-    mirrors, warnings = _host_mirrors(rules, "Docker's registry-mirrors", only=DOCKER_HUB)
+def _talos_tls(site: Site, endpoint_host: str) -> list[str]:
+    """Talos's `tls` settings for a mirror (`ca` is the certificate itself, base64-encoded)."""
+    settings = site.settings(DOCKER_HUB if endpoint_host == DOCKER_HUB_ENDPOINT else endpoint_host)
+    lines = ["          insecureSkipVerify: true"] if settings.skip_verify else []
+    return lines + [f"          ca: {_yaml(_read_ca(settings.ca_file))}"] if settings.ca_file else lines
+
+
+def _docker(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
+    mirrors, warnings = _host_mirrors(rules, site, "Docker's registry-mirrors", only=DOCKER_HUB)
     urls: list[str] = []
     for m in mirrors:
         if m.path:
@@ -383,10 +527,17 @@ def _docker(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
             )
         else:
             urls.append(m.root)
-    return {"daemon.json": json.dumps({"registry-mirrors": urls}, indent=2) + "\n"}, warnings
+    daemon: dict[str, list[str]] = {"registry-mirrors": urls}
+    insecure = [m.target.endpoint_host for m in mirrors if not m.path and site.insecure(m.target.host)]
+    if insecure:  # Docker talks HTTP, or skips verification, only to the hosts listed here
+        daemon["insecure-registries"] = list(dict.fromkeys(insecure))
+    warnings += _ca_warnings([m.target.host for m in mirrors if not m.path], site, "/etc/docker/certs.d/{host}/ca.crt")
+    if site.no_fallback and urls:
+        warnings.append("--no-fallback: Docker always falls back to Docker Hub when its registry-mirrors fail; not expressed")
+    return {"daemon.json": json.dumps(daemon, indent=2) + "\n"}, warnings
 
 
-def _crio(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
+def _crio(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
     lines = [
         "# containers-registries.conf(5) from kmirror, for CRI-O, podman, skopeo and buildah:",
         "# save as /etc/containers/registries.conf.d/50-kmirror.conf. The longest matching prefix wins.",
@@ -403,15 +554,27 @@ def _crio(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
                 f"{'/'.join((target.host, *target.constant))}, which is right only for images one component "
                 f"below {entry.source}"
             )
-        lines += ["", f"# {entry.label}", "[[registry]]", f"prefix = {_toml(str(entry.source))}", f"location = {_toml(str(entry.source))}"]
-        if target is not None:
-            lines += ["", "[[registry.mirror]]", f"location = {_toml('/'.join((target.host, *target.constant)))}"]
+        mirror = _toml("/".join((target.host, *target.constant))) if target is not None else None
+        lines += ["", f"# {entry.label}", "[[registry]]", f"prefix = {_toml(str(entry.source))}"]
+        if mirror is not None and site.no_fallback:
+            # --no-fallback: the mirror is the location itself, so the source is never asked.
+            lines += [f"location = {mirror}", *_crio_insecure(site, target.host if target is not None else "")]
+            continue
+        lines += [f"location = {_toml(str(entry.source))}", *_crio_insecure(site, entry.source.registry)]
+        if mirror is not None and target is not None:
+            lines += ["", "[[registry.mirror]]", f"location = {mirror}", *_crio_insecure(site, target.host)]
     for rule in exact_rules(rules):
         warnings.append(f"rule '{rule.describe()}': registries.conf mirrors namespaces, not single tags; not expressed")
+    hosts = [h for e in entries(rules) for h in (e.source.registry, e.target.host if e.target else "") if h]
+    warnings += _ca_warnings(hosts, site, "/etc/containers/certs.d/{host}/ca.crt")
     return {"registries.conf": "\n".join(lines) + "\n"}, warnings
 
 
-def _k3s(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
+def _crio_insecure(site: Site, host: str) -> list[str]:
+    return ["insecure = true"] if site.insecure(host) else []
+
+
+def _k3s(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
     lines = [
         "# k3s registries.yaml from kmirror: save as /etc/rancher/k3s/registries.yaml on every node,",
         "# then restart k3s (or k3s-agent).",
@@ -422,22 +585,34 @@ def _k3s(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
     for entry in entries(rules):
         by_host.setdefault(entry.source.registry, []).append(entry)
     for host, group in by_host.items():
-        block, notes = _k3s_mirror(host, group)
+        block, notes = _k3s_mirror(host, group, site)
         body += block
         warnings += notes
     for rule in exact_rules(rules):
         warnings.append(f"rule '{rule.describe()}': k3s rewrites match repository names, not tags; not expressed")
     lines.append("mirrors:" if body else "mirrors: {}")
+    targets = dict.fromkeys(e.target for e in entries(rules) if e.target is not None)
+    tls = {t.endpoint_host: site.settings(t.host) for t in targets if site.settings(t.host).ca_file or site.settings(t.host).skip_verify}
+    if tls:
+        body.append("configs:")
+    for endpoint, settings in tls.items():
+        body += [f"  {_yaml(endpoint)}:", "    tls:"]
+        body += [f"      ca_file: {_yaml(settings.ca_file)}"] if settings.ca_file else []
+        body += ["      insecure_skip_verify: true"] if settings.skip_verify else []
+    if site.no_fallback and by_host:
+        warnings.append("--no-fallback: registries.yaml cannot turn off the fallback: start k3s (and k3s agent) with --disable-default-registry-endpoint")
     return {"registries.yaml": "\n".join(lines + body) + "\n"}, warnings
 
 
-def _k3s_mirror(host: str, group: list[Entry]) -> tuple[list[str], list[str]]:
+def _k3s_mirror(host: str, group: list[Entry], site: Site) -> tuple[list[str], list[str]]:
     """One `mirrors.<host>` block: a single endpoint host, rewrites that never overlap."""
     warnings: list[str] = []
     mapped = [e for e in group if e.target is not None]
     if not mapped:
         return [], []
-    endpoint = next((e for e in mapped if e.host_level), mapped[0]).target.endpoint_host  # type: ignore[union-attr]
+    chosen = next((e for e in mapped if e.host_level), mapped[0]).target
+    assert chosen is not None
+    endpoint = chosen.endpoint_host
     expressed: list[tuple[Entry, tuple[str, str] | None]] = []
     for entry in mapped:
         assert entry.target is not None
@@ -470,7 +645,7 @@ def _k3s_mirror(host: str, group: list[Entry]) -> tuple[list[str], list[str]]:
             f"under their own name before {host}"
         )
     block = [f"  # {e.label}" for e, _ in expressed]
-    block += [f"  {_yaml(host)}:", "    endpoint:", f"      - {_yaml('https://' + endpoint)}"]
+    block += [f"  {_yaml(host)}:", "    endpoint:", f"      - {_yaml(site.scheme(chosen.host) + '://' + endpoint)}"]
     rewrites = [r for _, r in expressed if r is not None]
     if rewrites:
         block.append("    rewrite:")
@@ -491,7 +666,7 @@ def _k3s_rewrite(entry: Entry) -> tuple[str, str] | None:
     return pattern, path.replace(_REST, "${1}").replace(_NAME, "${2}")
 
 
-def _kubeadm(rules: RuleSet) -> tuple[dict[str, str], list[str]]:
+def _kubeadm(rules: RuleSet, site: Site) -> tuple[dict[str, str], list[str]]:
     warnings: list[str] = []
     repository = _kubeadm_repository(rules, KUBEADM_IMAGES)
     dns = _kubeadm_repository(rules, (COREDNS_PATH,))
@@ -530,7 +705,7 @@ def _kubeadm_repository(rules: RuleSet, paths: tuple[str, ...]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-_WRITERS: dict[str, Callable[[RuleSet], tuple[dict[str, str], list[str]]]] = {
+_WRITERS: dict[str, Callable[[RuleSet, Site], tuple[dict[str, str], list[str]]]] = {
     "containerd-hosts": _containerd_hosts,
     "containerd-config": _containerd_config,
     "kind": _kind,

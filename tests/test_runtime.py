@@ -32,7 +32,7 @@ from tools import tool
 from rewriter.cli import main
 from rewriter.config import Config, parse_config
 from rewriter.reference import ImageRef, parse
-from rewriter.runtime import FORMATS, KUBEADM_IMAGES, KUBEADM_REGISTRY, MULTI_FILE, runtime_config
+from rewriter.runtime import FORMATS, KUBEADM_IMAGES, KUBEADM_REGISTRY, MULTI_FILE, RECORD, runtime_config
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "fixtures" / "runtime"
@@ -352,11 +352,31 @@ def test_cli_writes_files_under_output_dir(capsys: pytest.CaptureFixture[str], t
     target = tmp_path / "certs.d"
     code, out, err = run(capsys, "runtime-config", "-f", "containerd-hosts", "--preset", "daocloud", "-o", str(target))
     assert (code, out) == (0, "")
-    written = {p.relative_to(target).as_posix(): p.read_text() for p in target.rglob("*") if p.is_file()}
+    written = {p.relative_to(target).as_posix(): p.read_text() for p in target.rglob("*") if p.is_file() and p.name != RECORD}
     assert written == expected_files("preset-daocloud", "containerd-hosts")
     assert err == f"wrote 9 files under {target}\n"
     # A second run replaces the files in place.
     assert run(capsys, "runtime-config", "-f", "containerd-hosts", "--preset", "daocloud", "-o", str(target))[0] == 0
+
+
+def test_output_dir_removes_only_stale_files_it_wrote(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KMIRROR_CONFIG", raising=False)
+    rules = tmp_path / ".kmirror.yaml"
+    rules.write_text("mirrors:\n  - {from: quay.io, to: q.example}\n  - {from: ghcr.io, to: g.example}\n  - {from: gcr.io, to: c.example}\n")
+    out = tmp_path / "certs.d"
+    (out / "mine.example").mkdir(parents=True)
+    (out / "mine.example" / "hosts.toml").write_text("# written by hand\n")
+    assert run(capsys, "runtime-config", "-f", "containerd-hosts", "-o", "certs.d")[0] == 0
+    assert json.loads((out / RECORD).read_text())["files"].keys() == {"quay.io/hosts.toml", "ghcr.io/hosts.toml", "gcr.io/hosts.toml"}
+    (out / "gcr.io" / "hosts.toml").write_text((out / "gcr.io" / "hosts.toml").read_text() + "# edited by hand\n")
+    rules.write_text("mirrors:\n  - {from: quay.io, to: q.example}\n")
+    code, _, err = run(capsys, "runtime-config", "-f", "containerd-hosts", "-o", "certs.d")
+    assert code == 0
+    assert err == f"removed certs.d/ghcr.io/hosts.toml (written by an earlier run, no longer configured)\nwrote 1 files under certs.d\n"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        RECORD, "gcr.io", "gcr.io/hosts.toml", "mine.example", "mine.example/hosts.toml", "quay.io", "quay.io/hosts.toml",
+    ]  # ghcr.io's folder went with its file; the edited file and the hand-written one stay
 
 
 def test_cli_uses_the_rules_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -405,7 +425,7 @@ def test_doc_example(capsys: pytest.CaptureFixture[str], command: str, shown: st
     assert code == 0, err
     if "--output-dir" in argv:
         folder = tmp_path / argv[argv.index("--output-dir") + 1]
-        out = "".join(f"$ cat {p.relative_to(tmp_path).as_posix()}\n{p.read_text()}" for p in sorted(folder.rglob("*")) if p.is_file())
+        out = "".join(f"$ cat {p.relative_to(tmp_path).as_posix()}\n{p.read_text()}" for p in sorted(folder.rglob("*")) if p.is_file() and p.name != RECORD)
     assert out + "".join(f"{line}\n" for line in err.splitlines() if line.startswith("kmirror: warning:")) == shown
 
 
