@@ -421,6 +421,8 @@ def test_doc_example(capsys: pytest.CaptureFixture[str], command: str, shown: st
     argv = command.split()[1:]
     if "--preset" not in argv:
         (tmp_path / ".kmirror.yaml").write_text((CASES / "custom-private-registry" / "rules.yaml").read_text())
+    for block in re.findall(r"```yaml\n(# ([\w.-]+\.yaml)\b.*?)```", DOCS.read_text(encoding="utf-8"), re.S):
+        (tmp_path / block[1]).write_text(block[0])  # the rules files the page shows, for --config
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     if "--output-dir" in argv:
