@@ -132,3 +132,33 @@ def test_pin_from_without_pin(make_project: Callable[[str, str], Project]) -> No
     done = project.run("--pin-from", "mirror", stdin="image: nginx\n")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith("kmirror: error: invalid option: --pin-from: ")
+
+
+def test_progress_bar_on_a_terminal(project: Project, source: Source) -> None:
+    import os
+    import pty
+    import sys
+
+    pod = project.manifest(f"{source.registry.host}/app:v1")
+    main, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from rewriter.console import main; sys.exit(main())", "rewrite", "--pin", pod],
+            cwd=project.folder, env=project.env, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0
+    assert b"kmirror: pin [" in shown and b"] 1/1" in shown
+    # Piped, nothing but the result.
+    assert project.run("rewrite", "--pin", pod).stderr == ""
