@@ -126,3 +126,29 @@ def test_lock_takes_no_manifests(make_project: Callable[[str, str], Project]) ->
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith("kmirror: error: invalid option: --lock: the lock replaces the manifests")
     assert project.run("verify").stderr.startswith("kmirror: error: invalid option: PATH: give the manifests to verify")
+
+
+def test_a_source_trusted_through_ca_file(basic_mirror: Registry, make_project: Callable[[str, str], Project], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An HTTPS source with its own CA: `sync` hands skopeo the CA (--src-cert-dir), `--same-digest` trusts it too."""
+    from test_runtime import Registry as TlsRegistry
+    from test_runtime import _oci_layout, _stop
+
+    folder = tmp_path_factory.mktemp("tls-source")
+    tls = TlsRegistry(folder)
+    try:
+        _oci_layout(folder / "layout")
+        tls.push(folder / "layout", "app")
+        host = f"127.0.0.1:{tls.port}"
+        project = make_project(host, basic_mirror.host)
+        (project.folder / "certs").mkdir()
+        (project.folder / "certs" / "source-ca.pem").write_bytes(tls.ca.read_bytes())
+        with (project.folder / ".kmirror.yaml").open("a") as rules:
+            rules.write(f"registries:\n  '{host}': {{ca_file: certs/source-ca.pem}}\n  '{basic_mirror.host}': {{plain_http: true}}\n")
+        project.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
+        pod = project.manifest(f"{host}/app:1.0")
+        synced = project.run("sync", pod)
+        assert synced.returncode == 0, synced.stderr
+        same = project.run("verify", "--same-digest", pod)
+        assert (same.returncode, same.stdout) == (0, "1 mirrored images: 1 present\n"), same.stderr
+    finally:
+        _stop(tls.process)
