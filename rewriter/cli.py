@@ -325,7 +325,6 @@ def presets_command(
 # verify, sync, and the allow-list of check (issue 8). Registry and skopeo code is imported
 # when these commands run, so that the command line starts fast.
 from collections import Counter  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:

@@ -109,11 +109,10 @@ class Answer:
 
 @dataclass(frozen=True)
 class Reply:
-    """A finished HTTP exchange: status, headers, final URL, and the body when it was asked for."""
+    """A finished HTTP exchange: status, headers (names lower-cased), and the body when it was asked for."""
 
     status: int
     headers: dict[str, str]
-    url: str
     body: bytes = field(default=b"", repr=False)
 
 
@@ -368,7 +367,7 @@ class Client:
                     url = str(target)
                     continue
                 content = _read(response) if body else b""
-                return Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, str(response.url), content)
+                return Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, content)
             finally:
                 response.close()
         raise _Refused(f"more than {MAX_REDIRECTS} redirects")
