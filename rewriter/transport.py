@@ -81,5 +81,8 @@ def transport(verify: ssl.SSLContext | bool, deadline: Deadline) -> httpx.HTTPTr
     made = httpx.HTTPTransport(verify=verify)
     # httpx builds its connection pool without a way to pass a network backend; the pool
     # is replaced by an equal one that has ours (httpcore's public API).
-    made._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(verify=verify), network_backend=_Backend(deadline))
+    made._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify), max_connections=100, max_keepalive_connections=20,
+        keepalive_expiry=5.0, network_backend=_Backend(deadline),
+    )  # httpx's own limits (httpx.Limits' defaults)
     return made
