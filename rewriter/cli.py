@@ -335,7 +335,7 @@ if TYPE_CHECKING:
     from rewriter.registry import Options as RegistryOptions
 
 AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
-UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: the Docker config file); needs --password-stdin.", metavar="NAME")]
+UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: from auth.json or the Docker config file); needs --password-stdin.", metavar="NAME")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
 PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to every registry (overrides registries: in the rules file).")]
 InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS to every registry without verifying certificates (overrides registries:).")]
