@@ -20,6 +20,7 @@ from typer.exceptions import TyperException
 
 from rewriter import console
 from rewriter.batch import process_files
+from rewriter.child import DEFAULT_MAX_OUTPUT, Limits
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from rewriter.errors import KmirrorError, seconds
@@ -490,11 +491,19 @@ TimeoutOption = Annotated[
 ]
 
 
-def _timeout(value: float) -> float:
-    """`--timeout`, checked: a finite number of seconds above 0."""
-    if not (math.isfinite(value) and value > 0):
-        raise KmirrorError(f"invalid option: --timeout: {seconds(value)}: give a number of seconds greater than 0")
-    return value
+MaxOutputOption = Annotated[
+    float,
+    typer.Option("--max-output", help=f"Kill a helm or kustomize run that prints more than this many megabytes, and exit 2 (default: {DEFAULT_MAX_OUTPUT}).", metavar="MB", show_default=False),
+]
+
+
+def _limits(timeout: float, max_output: float) -> Limits:
+    """`--timeout` and `--max-output`, checked: finite numbers above 0."""
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise KmirrorError(f"invalid option: --timeout: {seconds(timeout)}: give a number of seconds greater than 0")
+    if not (math.isfinite(max_output) and max_output > 0):
+        raise KmirrorError(f"invalid option: --max-output: {seconds(max_output)}: give a number of megabytes greater than 0")
+    return Limits(timeout, max_output)
 
 
 @app.command("helm")
@@ -509,6 +518,7 @@ def helm_command(
     include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
     helm: HelmOption = "helm",
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -519,10 +529,10 @@ def helm_command(
     """
     from rewriter.helm import ChartRef, Render, template
 
-    limit = _timeout(timeout)
+    limits = _limits(timeout, max_output)
     settings = console.settings(config, preset)
     render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
-    rendered = template(helm, ChartRef(chart, version, repo), render, limit)
+    rendered = template(helm, ChartRef(chart, version, repo), render, limits)
     raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
 
 
@@ -535,6 +545,7 @@ def chart_command(
     repo: ChartRepoOption = None,
     helm: HelmOption = "helm",
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -549,8 +560,8 @@ def chart_command(
 
     if output is not None and write:
         raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
-    limit = _timeout(timeout)
-    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit)
+    limits = _limits(timeout, max_output)
+    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, limits=limits)
     if write:
         for file in result.rewritten:
             check_writable(str(file.path))
@@ -590,6 +601,7 @@ def kustomize_command(
     enable_helm: Annotated[bool, typer.Option("--enable-helm", help="Let the build inflate helmCharts (passes --enable-helm).")] = False,
     kustomize: Annotated[Optional[str], typer.Option("--kustomize", help="The kustomize executable (default: kustomize on PATH, else `kubectl kustomize`).", metavar="PATH")] = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -600,9 +612,9 @@ def kustomize_command(
     """
     from rewriter.kustomize import build_command, run_build
 
-    limit = _timeout(timeout)
+    limits = _limits(timeout, max_output)
     settings = console.settings(config, preset)
-    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limit)
+    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limits)
     if rendered.warnings:
         sys.stderr.write(rendered.warnings)
     raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))

@@ -152,7 +152,17 @@ def test_missing_kustomize_executable(work: Path, tmp_path: Path) -> None:
     env = _env(tmp_path, "kubectl")
     result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(tmp_path / "nope")], env, cwd=work)
     assert (result.returncode, result.stdout) == (2, b"")
-    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {tmp_path / 'nope'}: no such file (install kustomize or kubectl, or fix --kustomize)\n"
+    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {tmp_path / 'nope'}: not found (install kustomize or kubectl, or fix --kustomize)\n"
+
+
+def test_kustomize_executable_that_may_not_be_run(work: Path, tmp_path: Path) -> None:
+    env = _env(tmp_path, "kubectl")
+    plain = tmp_path / "kustomize-download"
+    plain.write_text("#!/bin/sh\n")
+    plain.chmod(0o644)
+    result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(plain)], env, cwd=work)
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {plain}: not executable (chmod +x it, or install kustomize or kubectl, or fix --kustomize)\n"
 
 
 def test_kustomize_command_strict_writes_nothing_when_blocked_references_remain(work: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from rewriter.child import Limits
 from rewriter.helm import ChartRef, Render, template
 from rewriter.kustomize import run_build
 
@@ -160,8 +161,8 @@ def test_timeout_must_be_a_positive_number_of_seconds(folder: Path, command: str
 
 
 def test_quick_helm_and_kustomize_finish_within_the_timeout(folder: Path) -> None:
-    assert template(str(printing(folder, "helm")), ChartRef("./chart"), Render(), 5) == POD.encode()
-    built = run_build([str(printing(folder, "kustomize")), "build", "base"], 5)
+    assert template(str(printing(folder, "helm")), ChartRef("./chart"), Render(), Limits(5)) == POD.encode()
+    built = run_build([str(printing(folder, "kustomize")), "build", "base"], Limits(5))
     assert (built.output, built.warnings) == (POD.encode(), "")
 
 
@@ -170,3 +171,69 @@ def test_quick_helm_through_the_command_line(folder: Path) -> None:
     done, _ = kmirror(folder, "helm", "./chart", "--helm", helm, "--timeout", "0.5", "-c", "rules.yaml")
     assert (done.returncode, done.stderr) == (0, b"")
     assert done.stdout.decode() == POD.replace("nginx", "hub.example.com/library/nginx")
+
+
+def escaping(folder: Path, name: str, exits: bool) -> Path:
+    """An executable whose grandchild leaves its session (`setsid`) holding stdout and stderr open."""
+    script = folder / name
+    script.write_text(
+        "#!/bin/sh\n"
+        "setsid sleep 1000 &\n"
+        f"echo $! > {folder}/escaped.pid\n"
+        + ("exit 0\n" if exits else "sleep 1000\n")
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("exits", [False, True], ids=["child-hangs", "child-exits"])
+@pytest.mark.parametrize("command", ["helm", "kustomize"])
+def test_a_grandchild_holding_the_pipes_open_does_not_outlast_the_timeout(folder: Path, command: str, exits: bool) -> None:
+    child = str(escaping(folder, command, exits))
+    target = ["helm", "./chart", "--helm", child] if command == "helm" else ["kustomize", "base", "--kustomize", child]
+    try:
+        done, took = kmirror(folder, *target, "--timeout", "2", "-c", "rules.yaml")
+    finally:
+        escaped = int((folder / "escaped.pid").read_text())
+        os.kill(escaped, signal.SIGKILL)  # it left kmirror's reach on purpose: the test cleans up
+    assert done.stderr.decode().startswith(f"kmirror: error: {command} timed out after 2 s: {child} ")
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert 2 <= took < 15
+
+
+def test_sigterm_while_helm_hangs_kills_its_group(folder: Path) -> None:
+    helm = str(hanging(folder, "helm"))
+    process = subprocess.Popen([KMIRROR, "helm", "./chart", "--helm", helm, "-c", "rules.yaml"], cwd=folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + SAFETY
+    while not (folder / "group").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=SAFETY)
+    assert (process.returncode, out, err) == (-signal.SIGTERM, b"", b"")  # ended by SIGTERM, as usual
+    assert_all_gone(folder)
+
+
+TIME = "/usr/bin/time"  # GNU time, installed by scripts/install-tools
+
+
+@pytest.mark.parametrize("command", ["helm", "kustomize"])
+def test_a_child_that_prints_forever_is_stopped_at_the_output_limit(folder: Path, command: str) -> None:
+    child = folder / command
+    child.write_text("#!/bin/sh\nexec yes 'image: nginx:1.25'\n")
+    child.chmod(0o755)
+    target = ["helm", "./chart", "--helm", str(child)] if command == "helm" else ["kustomize", "base", "--kustomize", str(child)]
+    argv = [TIME, "-q", "-f", "peak-kb %M", KMIRROR, *target, "--max-output", "5", "--timeout", "120", "-c", "rules.yaml"]
+    done = subprocess.run(argv, capture_output=True, cwd=folder, env=environment(), timeout=SAFETY * 4)
+    message, _, peak = done.stderr.decode().rpartition("peak-kb ")
+    assert message.startswith(f"kmirror: error: {command} printed too much: {child} ")
+    assert message.endswith(": more than 5 MB on standard output (raise the limit with --max-output MB)\n")
+    assert (done.returncode, done.stdout) == (2, b"")
+    # The bound: what was read (5 MB) plus the interpreter; unbounded, it grows by GBs a minute.
+    assert int(peak) < 120 * 1024
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_max_output_must_be_a_positive_number_of_megabytes(folder: Path, value: str) -> None:
+    done, _ = kmirror(folder, "kustomize", "base", "--max-output", value, "-c", "rules.yaml")
+    assert done.stderr.decode() == f"kmirror: error: invalid option: --max-output: {value}: give a number of megabytes greater than 0\n"
+    assert (done.returncode, done.stdout) == (2, b"")
