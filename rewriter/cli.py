@@ -23,7 +23,7 @@ from rewriter.batch import process_files
 from rewriter.child import DEFAULT_MAX_OUTPUT, Limits
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from rewriter.errors import KmirrorError, seconds
+from rewriter.errors import KmirrorError, printable, seconds
 from rewriter.files import STDIN, Replacement, check_writable, expand, write_atomic
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
@@ -136,7 +136,7 @@ def _diff(outcome: Outcome) -> str:
     name = outcome.source.name
     before = outcome.source.render(outcome.source.data).decode("utf-8").splitlines(keepends=True)
     after = outcome.output.decode("utf-8").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
+    return "".join(difflib.unified_diff(before, after, f"a/{printable(name)}", f"b/{printable(name)}"))
 
 
 @app.command("check")
@@ -161,7 +161,7 @@ def check_command(
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    console.write(render(findings, chosen, len(outcomes)))
+    console.write(render(findings, chosen, len(outcomes), settings.origin))
     raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -202,7 +202,7 @@ def images_command(
     elif format == "json":
         console.write(json.dumps(rows, indent=2) + "\n")
     else:
-        console.write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
+        console.write("".join(printable(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}") + "\n" for r in rows))
     raise typer.Exit(EXIT_OK)
 
 
@@ -269,9 +269,9 @@ def _explain(text: str, settings: Config) -> dict[str, object]:
 
 def _explain_text(row: dict[str, object]) -> str:
     if not row["valid"]:
-        return f"{row['input']}\n  invalid: {row['error']}\n"
+        return f"{printable(str(row['input']))}\n  invalid: {printable(str(row['error']))}\n"
     lines = [
-        f"{row['input']}",
+        printable(str(row["input"])),
         f"  normalized: {row['normalized']}",
         f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
         f"  rule:       {row['rule'] or '(none)'}",

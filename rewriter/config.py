@@ -259,12 +259,24 @@ def _dead_notice(preset: Preset) -> list[str]:
     ]
 
 
+# What marks a repository's top folder (`.git` is a file in a worktree or a submodule).
+_REPOSITORY_MARKERS = (".git", ".hg")
+
+
 def discover(start: Path) -> Path | None:
-    """The nearest `.kmirror.yaml` in `start` or a parent folder, if any."""
+    """The nearest `.kmirror.yaml` in `start` or a parent folder, if any, looking no higher
+    than the top folder of the repository `start` is in (up to `/` outside any repository).
+
+    A project's rules live in the project: as black and pre-commit find theirs, a file
+    above the repository (a home folder's, a CI runner's work folder) is never picked up
+    for it (issue 22).
+    """
     for folder in (start, *start.parents):
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return candidate
+        if any((folder / marker).exists() for marker in _REPOSITORY_MARKERS):
+            return None
     return None
 
 

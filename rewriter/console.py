@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rewriter import __version__
-from rewriter.errors import KmirrorError
+from rewriter.errors import KmirrorError, printable_lines
 
 if TYPE_CHECKING:
     from rewriter.config import Config
@@ -180,7 +180,8 @@ def write(*texts: str | bytes) -> None:
 
 
 def err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Print `message` on standard error, control characters escaped (errors.printable_lines)."""
+    print(printable_lines(message), file=sys.stderr)
 
 
 def count(n: int, noun: str) -> str:
