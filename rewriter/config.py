@@ -280,10 +280,15 @@ def discover(start: Path) -> Path | None:
     return None
 
 
+def rules_file(config: str | None, cwd: Path) -> Path | None:
+    """The rules file to read: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml (None: none)."""
+    path = config or os.environ.get("KMIRROR_CONFIG") or None
+    return Path(path) if path else discover(cwd)
+
+
 def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
     """Resolve the rules: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the default preset."""
-    path = config or os.environ.get("KMIRROR_CONFIG") or None
-    found = Path(path) if path else discover(cwd)
+    found = rules_file(config, cwd)
     if found is None:
         chosen = preset or DEFAULT_PRESET
         result = parse_config(f"preset: {chosen}\n", f"preset {chosen}")

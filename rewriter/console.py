@@ -105,13 +105,17 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool) -> int:
         from rewriter.krm import is_resource_list
 
         if is_resource_list(data):  # run as a KRM function: docs/kustomize.md
-            return krm_function(data, config, preset)
+            return krm_function(data, config, preset, strict)
     return emit_rewritten([process(data, STDIN, settings(config, preset))], strict)
 
 
-def krm_function(data: bytes, config: str | None, preset: str | None) -> int:
-    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual."""
+def krm_function(data: bytes, config: str | None, preset: str | None, strict: bool) -> int:
+    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual.
+
+    With --strict and findings, nothing is written (exit 1), as for any stream.
+    """
     from rewriter.files import STDIN
+    from rewriter.config import rules_file
     from rewriter.krm import function_config, read_request, respond
 
     request = read_request(data, STDIN)
@@ -123,9 +127,15 @@ def krm_function(data: bytes, config: str | None, preset: str | None) -> int:
         chosen = function_config(request)
         for notice in chosen.notices:
             err(f"kmirror: {notice}")
+        unused = rules_file(None, Path.cwd())  # the functionConfig takes its place: rewriter/krm.py
+        if unused is not None:
+            err(f"kmirror: note: the rules are the ResourceList's functionConfig; {unused} is not used")
     response = respond(request, chosen)
     for finding in response.findings:
         err(finding.text())
+    if strict and response.findings:
+        err(_refusal(len(response.findings), "nothing written"))
+        return EXIT_FINDINGS
     write(response.text)
     return EXIT_FINDINGS if response.findings else EXIT_OK
 
@@ -161,8 +171,12 @@ def strict_refusal(outcomes: list[Outcome], consequence: str) -> bool:
     for finding in failures:
         err(finding.text())
     if failures:
-        err(f"kmirror: {count(len(failures), 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)")
+        err(_refusal(len(failures), consequence))
     return bool(failures)
+
+
+def _refusal(failures: int, consequence: str) -> str:
+    return f"kmirror: {count(failures, 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)"
 
 
 class ClosedStdout(Exception):
