@@ -446,7 +446,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, lim
     """
     local = Path(chart.chart)
     if in_place and not (local.is_dir() and chart.repo is None):
-        raise KmirrorError(f"cannot rewrite in place: {chart.chart}: not a chart folder (use -o FILE for an override)")
+        raise KmirrorError(f"cannot rewrite in place: {chart.shown()}: not a chart folder (use -o FILE for an override)")
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
         folder = _chart_folder(helm, chart, Path(scratch), limits)
         files = read_chart(folder)
@@ -455,7 +455,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, lim
         images = find_images(merged, rendered_names(i.ref for i in before.images))
         changes = plan_changes(images, merged, config.rules)
         rewritten = splice_values(changes) if in_place else {}
-        header = f"kmirror values override for chart {chart.chart} (rules: {config.origin})\nuse it with: helm install|upgrade|template ... -f THIS_FILE"
+        header = f"kmirror values override for chart {chart.shown()} (rules: {config.origin})\nuse it with: helm install|upgrade|template ... -f THIS_FILE"
         override = override_text(changes, header)
         values = Path(scratch) / "kmirror-values.yaml"
         values.write_text(override, encoding="utf-8")

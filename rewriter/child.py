@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from rewriter.errors import KmirrorError, child_timeout
 
 DEFAULT_MAX_OUTPUT = 256  # megabytes a child may print on standard output (--max-output)
-MAX_ERROR_OUTPUT = 1 << 20  # bytes of its standard error kept; the rest is read and dropped
+MAX_ERROR_OUTPUT = 1_000_000  # bytes of its standard error kept; the rest is read and dropped
 _CHUNK = 1 << 16
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 

@@ -27,6 +27,10 @@ class ChartRef:
     version: str | None = None
     repo: str | None = None
 
+    def shown(self) -> str:
+        """The chart fit to print: a URL's user part (credentials) as `***`."""
+        return _URL_USER_RE.sub("***@", self.chart)
+
     def args(self) -> list[str]:
         """The chart's part of a `helm template`/`helm pull` argument list."""
         args = [self.chart]
@@ -72,7 +76,7 @@ def pull(helm: str, chart: ChartRef, destination: Path, limits: Limits) -> Path:
     _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)], limits)
     folders = sorted(p.parent for p in destination.glob("*/Chart.yaml"))
     if len(folders) != 1:
-        raise KmirrorError(f"cannot read chart: {chart.chart}: helm pull gave {len(folders)} charts, expected 1")
+        raise KmirrorError(f"cannot read chart: {chart.shown()}: helm pull gave {len(folders)} charts, expected 1")
     return folders[0]
 
 

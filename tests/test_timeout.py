@@ -237,3 +237,15 @@ def test_max_output_must_be_a_positive_number_of_megabytes(folder: Path, value: 
     done, _ = kmirror(folder, "kustomize", "base", "--max-output", value, "-c", "rules.yaml")
     assert done.stderr.decode() == f"kmirror: error: invalid option: --max-output: {value}: give a number of megabytes greater than 0\n"
     assert (done.returncode, done.stdout) == (2, b"")
+
+
+def test_error_output_is_kept_up_to_its_limit(folder: Path) -> None:
+    kustomize = folder / "kustomize"
+    kustomize.write_text("#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x >&2\nexit 1\n")
+    kustomize.chmod(0o755)
+    done, _ = kmirror(folder, "kustomize", "base", "--kustomize", str(kustomize), "-c", "rules.yaml")
+    assert (done.returncode, done.stdout) == (2, b"")
+    first, shown, dropped = done.stderr.decode().splitlines()
+    assert first == f"kmirror: error: kustomize failed: {kustomize} build base: exit code 1:"
+    assert shown == "    " + "x" * 1_000_000  # the bound: 1 MB of a child's error output
+    assert dropped == "    (2000000 more bytes of error output not shown)"
