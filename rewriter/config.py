@@ -264,12 +264,12 @@ _REPOSITORY_MARKERS = (".git", ".hg")
 
 
 def discover(start: Path) -> Path | None:
-    """The nearest `.kmirror.yaml` in `start` or a parent folder, if any, looking no higher
-    than the top folder of the repository `start` is in (up to `/` outside any repository).
+    """The nearest `.kmirror.yaml` in `start` or a parent folder, no higher than its repository's top.
 
-    A project's rules live in the project: as black and pre-commit find theirs, a file
-    above the repository (a home folder's, a CI runner's work folder) is never picked up
-    for it (issue 22).
+    The top is the first folder holding `.git` or `.hg`; outside any repository the search
+    goes up to `/`. A project's rules live in the project: as black and pre-commit find
+    theirs, a file above the repository (a home folder's, a CI runner's work folder) is
+    never picked up for it (issue 22).
     """
     for folder in (start, *start.parents):
         candidate = folder / CONFIG_NAME

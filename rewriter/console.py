@@ -114,8 +114,8 @@ def krm_function(data: bytes, config: str | None, preset: str | None, strict: bo
 
     With --strict and findings, nothing is written (exit 1), as for any stream.
     """
-    from rewriter.files import STDIN
     from rewriter.config import rules_file
+    from rewriter.files import STDIN
     from rewriter.krm import function_config, read_request, respond
 
     request = read_request(data, STDIN)

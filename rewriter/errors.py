@@ -1,4 +1,9 @@
-"""The one exception type the command line turns into `kmirror: error: ...` and exit 2."""
+"""Errors and messages: the one exception type (`kmirror: error: ...`, exit 2), and text fit to print.
+
+KmirrorError is what the command line turns into its error line; child_failure and
+child_timeout build the messages of a failed helm or kustomize run; printable and
+printable_lines escape control characters in whatever kmirror prints.
+"""
 
 
 class KmirrorError(Exception):
@@ -39,8 +44,10 @@ def printable(text: str) -> str:
 
 
 def printable_lines(text: str) -> str:
-    """`text` fit for a terminal: like `printable`, except that a line break before an indented
-    line (four spaces: a child's error output, a list of places) stays one. No line can begin
-    anywhere but where kmirror begins one."""
+    """`text` fit for a terminal: `printable`, but a line break before an indented line stays one.
+
+    Indented lines (four spaces) are a child's error output or a list of places, so no
+    line can begin at the margin but where kmirror begins one.
+    """
     first, *rest = text.split("\n")
     return printable(first) + "".join(("\n" if line.startswith("    ") else "\\n") + printable(line) for line in rest)
