@@ -141,14 +141,15 @@ def _killed_on_stop(group: int) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
-    previous: dict[int, Any] = {signum: signal.getsignal(signum) or signal.SIG_DFL for signum in _STOP_SIGNALS}
+    handlers: dict[int, Any] = {signum: signal.getsignal(signum) or signal.SIG_DFL for signum in _STOP_SIGNALS}
+    previous = {signum: handler for signum, handler in handlers.items() if handler != signal.SIG_IGN}  # nohup stays nohup
 
     def stop(signum: int, frame: FrameType | None) -> None:
         _kill_group(group)
         signal.signal(signum, previous[signum])
         os.kill(os.getpid(), signum)  # the action kmirror had before, now that the child is gone
 
-    for stopping in _STOP_SIGNALS:
+    for stopping in previous:
         signal.signal(stopping, stop)
     try:
         yield

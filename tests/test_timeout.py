@@ -141,10 +141,7 @@ def test_hanging_kustomize_is_killed_with_its_children(folder: Path, seconds: st
 def test_ctrl_c_while_the_child_hangs_kills_its_group(folder: Path, command: str) -> None:
     child = str(hanging(folder, command))
     target = ["helm", "./chart", "--helm", child] if command == "helm" else ["kustomize", "base", "--kustomize", child]
-    process = subprocess.Popen([KMIRROR, *target, "-c", "rules.yaml"], cwd=folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + SAFETY
-    while not (folder / "group").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = started(folder, *target, "-c", "rules.yaml")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=SAFETY)
     assert (process.returncode, out) == (130, b"")
@@ -201,15 +198,36 @@ def test_a_grandchild_holding_the_pipes_open_does_not_outlast_the_timeout(folder
     assert 2 <= took < 15
 
 
-def test_sigterm_while_helm_hangs_kills_its_group(folder: Path) -> None:
-    helm = str(hanging(folder, "helm"))
-    process = subprocess.Popen([KMIRROR, "helm", "./chart", "--helm", helm, "-c", "rules.yaml"], cwd=folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def started(folder: Path, *args: str, ignore_sighup: bool = False) -> subprocess.Popen[bytes]:
+    """kmirror with `args`, once the hanging child it runs has written its group."""
+    ignore = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_sighup else None  # what nohup does
+    process = subprocess.Popen([KMIRROR, *args], cwd=folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ignore)
     deadline = time.monotonic() + SAFETY
     while not (folder / "group").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("command", ["helm", "kustomize"])
+def test_sigterm_or_sighup_while_the_child_hangs_kills_its_group(folder: Path, command: str, signum: int) -> None:
+    child = str(hanging(folder, command))
+    target = ["helm", "./chart", "--helm", child] if command == "helm" else ["kustomize", "base", "--kustomize", child]
+    process = started(folder, *target, "-c", "rules.yaml")
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=SAFETY)
+    assert (process.returncode, out, err) == (-signum, b"", b"")  # ended by the signal, as usual
+    assert_all_gone(folder)
+
+
+def test_an_ignored_sighup_stays_ignored(folder: Path) -> None:
+    process = started(folder, "helm", "./chart", "--helm", str(hanging(folder, "helm")), "-c", "rules.yaml", ignore_sighup=True)
+    process.send_signal(signal.SIGHUP)  # under nohup: neither kmirror nor helm stops
+    time.sleep(1)
+    assert process.poll() is None and group_members(int((folder / "group").read_text()))
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=SAFETY)
-    assert (process.returncode, out, err) == (-signal.SIGTERM, b"", b"")  # ended by SIGTERM, as usual
+    assert (process.returncode, out, err) == (-signal.SIGTERM, b"", b"")
     assert_all_gone(folder)
 
 
