@@ -1,10 +1,13 @@
-"""A helm or kustomize that hangs is bounded by `--timeout` (issue #9).
+"""helm and kustomize as child processes (rewriter.child): bounded in time and output (issues 9, 22).
 
 Fake `helm` and `kustomize` executables write their process group, start a grandchild
 (`sleep 1000 &`) and then sleep. The real `kmirror` must give up after `--timeout`
 seconds with one `kmirror: error: ... timed out after N s: <command>` line and exit 2,
 and leave no process of the child's group alive: not the child, not the grandchild.
-Ctrl-C while the child hangs kills the group the same way.
+Ctrl-C, SIGTERM and SIGHUP while the child hangs kill the group the same way. Others: a
+grandchild that leaves the session holding the pipes open, a child that prints forever
+(`--max-output`), too much or undecodable error output. These fakes stand in for helm
+because the process handling is what is tested; tests/test_helm.py runs the real helm.
 """
 
 from __future__ import annotations
@@ -267,3 +270,13 @@ def test_error_output_is_kept_up_to_its_limit(folder: Path) -> None:
     assert first == f"kmirror: error: kustomize failed: {kustomize} build base: exit code 1:"
     assert shown == "    " + "x" * 1_000_000  # the bound: 1 MB of a child's error output
     assert dropped == "    (2000000 more bytes of error output not shown)"
+
+
+def test_error_output_that_is_not_utf8_is_shown_not_a_crash(folder: Path) -> None:
+    # pyhelm3, which kmirror used to run helm through, decoded it strictly: exit 3.
+    helm = folder / "helm"
+    helm.write_text("#!/bin/sh\nprintf 'Error: caf\\351\\n' >&2\nexit 1\n")
+    helm.chmod(0o755)
+    done, _ = kmirror(folder, "helm", "./chart", "--helm", str(helm), "-c", "rules.yaml")
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr.decode() == f"kmirror: error: helm failed: {helm} template release-name ./chart: exit code 1:\n    Error: caf\ufffd\n"
