@@ -299,10 +299,14 @@ def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
             )
             return Config(result.rules, result.fields, result.origin, (notice, *result.notices))
         return result
+    return parse_config(read_rules_file(found), str(found), preset)
+
+
+def read_rules_file(path: Path) -> str:
+    """The text of rules file `path`; KmirrorError `cannot read config: ...` (quoting none of it)."""
     try:
-        text = found.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KmirrorError(f"cannot read config: {found}: no such file") from None
+        raise KmirrorError(f"cannot read config: {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise KmirrorError(f"cannot read config: {found}: {exc}") from None
-    return parse_config(text, str(found), preset)
+        raise KmirrorError(f"cannot read config: {path}: {exc}") from None

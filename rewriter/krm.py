@@ -38,7 +38,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from rewriter.config import Config, load_config, parse_config
+from rewriter.config import Config, parse_config, read_rules_file
 from rewriter.errors import KmirrorError
 from rewriter.findings import UNSAFE, Finding
 from rewriter.pipeline import process
@@ -113,13 +113,14 @@ def image_mirror_config(text: str, node: Node, where: str) -> Config:
     path = _text(inline["configFile"])
     if not path:
         raise KmirrorError(f"invalid config: spec.configFile: expected a non-empty string (in {where})")
+    text = read_rules_file(Path(path))
     try:
-        return load_config(path, None, Path.cwd())
+        return parse_config(text, path)
     except KmirrorError:
         # The object, not the user, named this file: what it holds may be secret, so no
         # message quotes it (issue 22). `kmirror explain -c FILE` shows the whole error.
         raise KmirrorError(
-            f"invalid config: spec.configFile: {path}: cannot be read as rules (its contents are not shown; "
+            f"invalid config: spec.configFile: {path}: not valid rules (its contents are not shown; "
             f"see why with: kmirror explain -c {shlex.quote(path)} nginx) (in {where})"
         ) from None
 

@@ -225,7 +225,7 @@ def test_a_config_file_named_by_the_function_config_is_never_quoted(tmp_path: Pa
     assert (result.returncode, result.stdout) == (2, b"")
     assert "hunter2" not in result.stderr.decode()
     assert result.stderr.decode() == (
-        "kmirror: error: invalid config: spec.configFile: secret.yaml: cannot be read as rules (its contents are not shown; "
+        "kmirror: error: invalid config: spec.configFile: secret.yaml: not valid rules (its contents are not shown; "
         "see why with: kmirror explain -c secret.yaml nginx) (in - functionConfig ImageMirror/m)\n"
     )
     named = subprocess.run([KMIRROR, "explain", "-c", "secret.yaml", "nginx"], capture_output=True, cwd=tmp_path, timeout=60)
