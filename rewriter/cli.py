@@ -615,8 +615,8 @@ def kustomize_command(
     limits = _limits(timeout, max_output)
     settings = console.settings(config, preset)
     rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limits)
-    if rendered.warnings:
-        sys.stderr.write(rendered.warnings)
+    if rendered.warnings:  # kustomize's own lines, each made fit to print
+        sys.stderr.write("".join(printable(line) + "\n" for line in rendered.warnings.removesuffix("\n").split("\n")))
     raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
 
 

@@ -148,6 +148,15 @@ def test_failed_build_shows_command_exit_code_and_indented_stderr(work: Path, tm
     assert lines[1].startswith("    error: ") and "missing" in lines[1]
 
 
+def test_build_warnings_are_passed_on_with_control_characters_escaped(work: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "warning-kustomize"
+    fake.write_text("#!/bin/sh\nprintf 'image: nginx:1.25\\n'\nprintf 'Warning: \\033[2Kredone\\rx\\n  second line\\n' >&2\n")
+    fake.chmod(0o755)
+    result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(fake)], _env(tmp_path), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == "Warning: \\x1b[2Kredone\\rx\n  second line\n"
+
+
 def test_missing_kustomize_executable(work: Path, tmp_path: Path) -> None:
     env = _env(tmp_path, "kubectl")
     result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(tmp_path / "nope")], env, cwd=work)
