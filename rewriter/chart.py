@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from rewriter.child import Limits
 from rewriter.config import Config
 from rewriter.errors import KmirrorError
 from rewriter.helm import ChartRef, Render, pull, template
@@ -436,29 +437,29 @@ class ChartResult:
     leftovers: tuple[Leftover, ...]
 
 
-def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, timeout: float) -> ChartResult:
+def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, limits: Limits) -> ChartResult:
     """Mirror the image values of `chart`, then render it with them and list what is left.
 
-    Reads a local chart folder as it is and pulls anything else (pyhelm3). Nothing is
+    Reads a local chart folder as it is and pulls anything else (`helm pull`). Nothing is
     written: with `in_place` the result holds the new texts of the values files. Each helm
-    run is killed after `timeout` seconds.
+    run is bounded by `limits`.
     """
     local = Path(chart.chart)
     if in_place and not (local.is_dir() and chart.repo is None):
-        raise KmirrorError(f"cannot rewrite in place: {chart.chart}: not a chart folder (use -o FILE for an override)")
+        raise KmirrorError(f"cannot rewrite in place: {chart.shown()}: not a chart folder (use -o FILE for an override)")
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
-        folder = _chart_folder(helm, chart, Path(scratch), timeout)
+        folder = _chart_folder(helm, chart, Path(scratch), limits)
         files = read_chart(folder)
-        before = _render(helm, folder, (), config, timeout)
+        before = _render(helm, folder, (), config, limits)
         merged = merge(files)
         images = find_images(merged, rendered_names(i.ref for i in before.images))
         changes = plan_changes(images, merged, config.rules)
         rewritten = splice_values(changes) if in_place else {}
-        header = f"kmirror values override for chart {chart.chart} (rules: {config.origin})\nuse it with: helm install|upgrade|template ... -f THIS_FILE"
+        header = f"kmirror values override for chart {chart.shown()} (rules: {config.origin})\nuse it with: helm install|upgrade|template ... -f THIS_FILE"
         override = override_text(changes, header)
         values = Path(scratch) / "kmirror-values.yaml"
         values.write_text(override, encoding="utf-8")
-        after = _render(helm, folder, (str(values),), config, timeout)
+        after = _render(helm, folder, (str(values),), config, limits)
     sources = _sources(after.source.data)
     leftovers = tuple(
         Leftover(_template(sources, image.location.start), image.location.text, str(image.decision.mirrored) if image.decision.mirrored else None)
@@ -468,11 +469,11 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, tim
     return ChartResult(tuple(images), tuple(changes), override, rewritten, len(after.images), leftovers)
 
 
-def _chart_folder(helm: str, chart: ChartRef, scratch: Path, timeout: float) -> Path:
+def _chart_folder(helm: str, chart: ChartRef, scratch: Path, limits: Limits) -> Path:
     """The chart's folder: a local one as it is, a local archive unpacked, anything else pulled."""
     local = Path(chart.chart)
     if chart.repo is not None or not local.exists():
-        return pull(helm, chart, scratch, timeout)
+        return pull(helm, chart, scratch, limits)
     if local.is_dir():
         return local
     try:
@@ -486,8 +487,8 @@ def _chart_folder(helm: str, chart: ChartRef, scratch: Path, timeout: float) -> 
     return folders[0].parent
 
 
-def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config, timeout: float) -> Outcome:
-    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True), timeout)
+def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config, limits: Limits) -> Outcome:
+    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True), limits)
     return process(rendered, f"{folder} (rendered)", config)
 
 

@@ -20,9 +20,10 @@ from typer.exceptions import TyperException
 
 from rewriter import console
 from rewriter.batch import process_files
+from rewriter.child import DEFAULT_MAX_OUTPUT, Limits
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from rewriter.errors import KmirrorError, seconds
+from rewriter.errors import KmirrorError, printable, seconds
 from rewriter.files import STDIN, Replacement, check_writable, expand, write_atomic
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
@@ -152,7 +153,7 @@ def _diff(outcome: Outcome) -> str:
     name = outcome.source.name
     before = outcome.source.render(outcome.source.data).decode("utf-8").splitlines(keepends=True)
     after = outcome.output.decode("utf-8").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
+    return "".join(difflib.unified_diff(before, after, f"a/{printable(name)}", f"b/{printable(name)}"))
 
 
 @app.command("check")
@@ -177,7 +178,7 @@ def check_command(
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    console.write(render(findings, chosen, len(outcomes)))
+    console.write(render(findings, chosen, len(outcomes), settings.origin))
     raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -225,7 +226,7 @@ def images_command(
     elif format == "json":
         console.write(json.dumps(rows, indent=2) + "\n")
     else:
-        console.write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
+        console.write("".join(printable(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}") + "\n" for r in rows))
     raise typer.Exit(EXIT_OK)
 
 
@@ -292,9 +293,9 @@ def _explain(text: str, settings: Config) -> dict[str, object]:
 
 def _explain_text(row: dict[str, object]) -> str:
     if not row["valid"]:
-        return f"{row['input']}\n  invalid: {row['error']}\n"
+        return f"{printable(str(row['input']))}\n  invalid: {printable(str(row['error']))}\n"
     lines = [
-        f"{row['input']}",
+        printable(str(row["input"])),
         f"  normalized: {row['normalized']}",
         f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
         f"  rule:       {row['rule'] or '(none)'}",
@@ -523,11 +524,19 @@ TimeoutOption = Annotated[
 ]
 
 
-def _timeout(value: float) -> float:
-    """`--timeout`, checked: a finite number of seconds above 0."""
-    if not (math.isfinite(value) and value > 0):
-        raise KmirrorError(f"invalid option: --timeout: {seconds(value)}: give a number of seconds greater than 0")
-    return value
+MaxOutputOption = Annotated[
+    float,
+    typer.Option("--max-output", help=f"Kill a helm or kustomize run that prints more than this many megabytes, and exit 2 (default: {DEFAULT_MAX_OUTPUT}).", metavar="MB", show_default=False),
+]
+
+
+def _limits(timeout: float, max_output: float) -> Limits:
+    """`--timeout` and `--max-output`, checked: finite numbers above 0."""
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise KmirrorError(f"invalid option: --timeout: {seconds(timeout)}: give a number of seconds greater than 0")
+    if not (math.isfinite(max_output) and max_output > 0):
+        raise KmirrorError(f"invalid option: --max-output: {seconds(max_output)}: give a number of megabytes greater than 0")
+    return Limits(timeout, max_output)
 
 
 @app.command("helm")
@@ -542,6 +551,7 @@ def helm_command(
     include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
     helm: HelmOption = "helm",
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -552,10 +562,10 @@ def helm_command(
     """
     from rewriter.helm import ChartRef, Render, template
 
-    limit = _timeout(timeout)
+    limits = _limits(timeout, max_output)
     settings = console.settings(config, preset)
     render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
-    rendered = template(helm, ChartRef(chart, version, repo), render, limit)
+    rendered = template(helm, ChartRef(chart, version, repo), render, limits)
     raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
 
 
@@ -568,6 +578,7 @@ def chart_command(
     repo: ChartRepoOption = None,
     helm: HelmOption = "helm",
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -582,8 +593,8 @@ def chart_command(
 
     if output is not None and write:
         raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
-    limit = _timeout(timeout)
-    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit)
+    limits = _limits(timeout, max_output)
+    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, limits=limits)
     if write:
         for file in result.rewritten:
             check_writable(str(file.path))
@@ -623,6 +634,7 @@ def kustomize_command(
     enable_helm: Annotated[bool, typer.Option("--enable-helm", help="Let the build inflate helmCharts (passes --enable-helm).")] = False,
     kustomize: Annotated[Optional[str], typer.Option("--kustomize", help="The kustomize executable (default: kustomize on PATH, else `kubectl kustomize`).", metavar="PATH")] = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_output: MaxOutputOption = DEFAULT_MAX_OUTPUT,
     strict: StrictOption = False,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -633,11 +645,11 @@ def kustomize_command(
     """
     from rewriter.kustomize import build_command, run_build
 
-    limit = _timeout(timeout)
+    limits = _limits(timeout, max_output)
     settings = console.settings(config, preset)
-    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limit)
-    if rendered.warnings:
-        sys.stderr.write(rendered.warnings)
+    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limits)
+    if rendered.warnings:  # kustomize's own lines, each made fit to print
+        sys.stderr.write("".join(printable(line) + "\n" for line in rendered.warnings.removesuffix("\n").split("\n")))
     raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
 
 

@@ -317,19 +317,36 @@ def _dead_notice(preset: Preset) -> list[str]:
     ]
 
 
+# What marks a repository's top folder (`.git` is a file in a worktree or a submodule).
+_REPOSITORY_MARKERS = (".git", ".hg")
+
+
 def discover(start: Path) -> Path | None:
-    """The nearest `.kmirror.yaml` in `start` or a parent folder, if any."""
+    """The nearest `.kmirror.yaml` in `start` or a parent folder, no higher than its repository's top.
+
+    The top is the first folder holding `.git` or `.hg`; outside any repository the search
+    goes up to `/`. A project's rules live in the project: as black and pre-commit find
+    theirs, a file above the repository (a home folder's, a CI runner's work folder) is
+    never picked up for it (issue 22).
+    """
     for folder in (start, *start.parents):
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return candidate
+        if any((folder / marker).exists() for marker in _REPOSITORY_MARKERS):
+            return None
     return None
+
+
+def rules_file(config: str | None, cwd: Path) -> Path | None:
+    """The rules file to read: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml (None: none)."""
+    path = config or os.environ.get("KMIRROR_CONFIG") or None
+    return Path(path) if path else discover(cwd)
 
 
 def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
     """Resolve the rules: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the default preset."""
-    path = config or os.environ.get("KMIRROR_CONFIG") or None
-    found = Path(path) if path else discover(cwd)
+    found = rules_file(config, cwd)
     if found is None:
         chosen = preset or DEFAULT_PRESET
         result = parse_config(f"preset: {chosen}\n", f"preset {chosen}")
@@ -340,10 +357,14 @@ def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
             )
             return Config(result.rules, result.fields, result.origin, (notice, *result.notices))
         return result
+    return parse_config(read_rules_file(found), str(found), preset)
+
+
+def read_rules_file(path: Path) -> str:
+    """The text of rules file `path`; KmirrorError `cannot read config: ...` (quoting none of it)."""
     try:
-        text = found.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KmirrorError(f"cannot read config: {found}: no such file") from None
+        raise KmirrorError(f"cannot read config: {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise KmirrorError(f"cannot read config: {found}: {exc}") from None
-    return parse_config(text, str(found), preset)
+        raise KmirrorError(f"cannot read config: {path}: {exc}") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rewriter import __version__
-from rewriter.errors import KmirrorError
+from rewriter.errors import KmirrorError, printable_lines
 
 if TYPE_CHECKING:
     from rewriter.config import Config
@@ -121,7 +121,7 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool, pin: str 
         if is_resource_list(data):  # run as a KRM function: docs/kustomize.md
             if pin is not None:
                 raise KmirrorError("invalid option: --pin: not for a ResourceList (pin the files with kmirror rewrite --pin)")
-            return krm_function(data, config, preset)
+            return krm_function(data, config, preset, strict)
     chosen = settings(config, preset)
     outcomes = [process(data, STDIN, chosen)]
     if pin is not None:  # registry code loads only when asked for
@@ -132,8 +132,12 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool, pin: str 
     return emit_rewritten(outcomes, strict)
 
 
-def krm_function(data: bytes, config: str | None, preset: str | None) -> int:
-    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual."""
+def krm_function(data: bytes, config: str | None, preset: str | None, strict: bool) -> int:
+    """Answer a ResourceList: rules from its functionConfig (an ImageMirror), else as usual.
+
+    With --strict and findings, nothing is written (exit 1), as for any stream.
+    """
+    from rewriter.config import rules_file
     from rewriter.files import STDIN
     from rewriter.krm import function_config, read_request, respond
 
@@ -146,9 +150,15 @@ def krm_function(data: bytes, config: str | None, preset: str | None) -> int:
         chosen = function_config(request)
         for notice in chosen.notices:
             err(f"kmirror: {notice}")
+        unused = rules_file(None, Path.cwd())  # the functionConfig takes its place: rewriter/krm.py
+        if unused is not None:
+            err(f"kmirror: note: the rules are the ResourceList's functionConfig; {unused} is not used")
     response = respond(request, chosen)
     for finding in response.findings:
         err(finding.text())
+    if strict and response.findings:
+        err(_refusal(len(response.findings), "nothing written"))
+        return EXIT_FINDINGS
     write(response.text)
     return EXIT_FINDINGS if response.findings else EXIT_OK
 
@@ -184,8 +194,12 @@ def strict_refusal(outcomes: list[Outcome], consequence: str) -> bool:
     for finding in failures:
         err(finding.text())
     if failures:
-        err(f"kmirror: {count(len(failures), 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)")
+        err(_refusal(len(failures), consequence))
     return bool(failures)
+
+
+def _refusal(failures: int, consequence: str) -> str:
+    return f"kmirror: {count(failures, 'reference')} left on blocked registries or not rewritable; {consequence} (--strict)"
 
 
 class ClosedStdout(Exception):
@@ -203,7 +217,8 @@ def write(*texts: str | bytes) -> None:
 
 
 def err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Print `message` on standard error, control characters escaped (errors.printable_lines)."""
+    print(printable_lines(message), file=sys.stderr)
 
 
 def count(n: int, noun: str) -> str:

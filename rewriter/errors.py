@@ -1,4 +1,9 @@
-"""The one exception type the command line turns into `kmirror: error: ...` and exit 2."""
+"""Errors and messages: the one exception type (`kmirror: error: ...`, exit 2), and text fit to print.
+
+KmirrorError is what the command line turns into its error line; child_failure and
+child_timeout build the messages of a failed helm or kustomize run; printable and
+printable_lines escape control characters in whatever kmirror prints.
+"""
 
 
 class KmirrorError(Exception):
@@ -24,3 +29,25 @@ def child_timeout(what: str, command: str, timeout: float) -> KmirrorError:
 def seconds(value: float) -> str:
     """A number of seconds as a user wrote it: `2`, not `2.0`; `0.5`."""
     return str(int(value)) if value.is_integer() else str(value)
+
+
+# Control characters (C0 but tab, DEL, C1) and the Unicode line and paragraph separators, as
+# escapes: a file name or value holding one cannot forge a line of a report or message, nor
+# send a terminal an escape sequence (issue 22).
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def printable(text: str) -> str:
+    """`text` fit for one line of output: each control character written as an escape (`\\n`, `\\x1b`)."""
+    return text.translate(_ESCAPES)
+
+
+def printable_lines(text: str) -> str:
+    """`text` fit for a terminal: `printable`, but a line break before an indented line stays one.
+
+    Indented lines (four spaces) are a child's error output or a list of places, so no
+    line can begin at the margin but where kmirror begins one.
+    """
+    first, *rest = text.split("\n")
+    return printable(first) + "".join(("\n" if line.startswith("    ") else "\\n") + printable(line) for line in rest)

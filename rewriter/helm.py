@@ -1,32 +1,20 @@
-"""Run Helm through pyhelm3's command layer: `helm template` and `helm pull`, raw output.
+"""Run Helm: `helm template` and `helm pull`, raw output.
 
-pyhelm3's high-level calls parse the manifests (losing comments and `# Source:` lines)
-and pass values only as JSON on stdin, so kmirror builds the argument list itself and
-runs it with `pyhelm3.command.Command.run`, which returns helm's standard output as bytes.
-pyhelm3 is imported on first use: the command line must start fast without it.
-
-pyhelm3 starts helm through asyncio (`create_subprocess_shell`) and offers no way to
-bound it: kmirror runs it on an event loop that starts each child in a session of its
-own, and when the time is up (or on Ctrl-C) SIGKILLs that child's whole process group
-(helm and whatever it started); pyhelm3 then reaps helm.
+kmirror builds helm's argument list itself and runs it with rewriter.child (a session of
+its own, one deadline, bounded output), keeping helm's standard output byte for byte:
+comments and `# Source:` lines included. Whatever kmirror shows of a command or of helm's
+error output has the values given with `--set*` and URL credentials replaced by `***`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
 import re
 import shlex
-import shutil
-import signal
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-from rewriter.errors import KmirrorError, child_failure, child_timeout
+from rewriter.child import Limits, executable, run
+from rewriter.errors import KmirrorError, child_failure
 
 DEFAULT_RELEASE = "release-name"  # the name `helm template` uses when given none
 
@@ -38,6 +26,10 @@ class ChartRef:
     chart: str
     version: str | None = None
     repo: str | None = None
+
+    def shown(self) -> str:
+        """The chart fit to print: a URL's user part (credentials) as `***`."""
+        return _URL_USER_RE.sub("***@", self.chart)
 
     def args(self) -> list[str]:
         """The chart's part of a `helm template`/`helm pull` argument list."""
@@ -74,107 +66,62 @@ def template_args(chart: ChartRef, render: Render) -> list[str]:
     return args
 
 
-def template(helm: str, chart: ChartRef, render: Render, timeout: float) -> bytes:
+def template(helm: str, chart: ChartRef, render: Render, limits: Limits) -> bytes:
     """Helm's rendered manifests, byte for byte; KmirrorError showing helm's failure or time-out."""
-    return _run(helm, template_args(chart, render), timeout)
+    return _run(helm, template_args(chart, render), limits)
 
 
-def pull(helm: str, chart: ChartRef, destination: Path, timeout: float) -> Path:
+def pull(helm: str, chart: ChartRef, destination: Path, limits: Limits) -> Path:
     """Download and unpack `chart` under `destination`; return the chart's folder."""
-    _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)], timeout)
+    _run(helm, ["pull", *chart.args(), "--untar", "--destination", str(destination)], limits)
     folders = sorted(p.parent for p in destination.glob("*/Chart.yaml"))
     if len(folders) != 1:
-        raise KmirrorError(f"cannot read chart: {chart.chart}: helm pull gave {len(folders)} charts, expected 1")
+        raise KmirrorError(f"cannot read chart: {chart.shown()}: helm pull gave {len(folders)} charts, expected 1")
     return folders[0]
 
 
-def _run(helm: str, args: list[str], timeout: float) -> bytes:
-    executable = shutil.which(helm)
-    if executable is None:
-        raise KmirrorError(f"cannot run helm: {helm}: not found (install helm, or name it with --helm PATH)")
-    from pyhelm3 import errors  # type: ignore[import-untyped]
-    from pyhelm3.command import Command  # type: ignore[import-untyped]
-
-    # pyhelm3 logs a warning for every failed command; the error below says it all.
-    logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
-    logging.getLogger("pyhelm3").propagate = False
-    try:
-        loop = _SessionLoop()
-        with asyncio.Runner(loop_factory=lambda: loop) as runner:
-            output = runner.run(_bounded(loop, Command(executable=executable).run(list(args)), timeout))
-    except errors.Error as exc:
-        raise _failure(helm, args, exc.returncode, exc.stderr) from None
-    if output is None:
-        raise child_timeout("helm", shlex.join([helm, *_redacted(args)]), timeout)
-    return output
+def _run(helm: str, args: list[str], limits: Limits) -> bytes:
+    shown = shlex.join([helm, *_redacted(args)])
+    path = executable(helm, "helm", "install helm, or name it with --helm PATH")
+    finished = run([path, *args], "helm", shown, limits)
+    if finished.returncode != 0:
+        raise child_failure("helm", shown, finished.returncode, _hidden(finished.stderr, args))
+    return finished.output
 
 
-_P = TypeVar("_P", bound=asyncio.BaseProtocol)
+def _hidden(stderr: str, args: list[str]) -> str:
+    """Helm's error output with every secret of `args` (see `_secrets`) replaced by `***`.
 
-
-class _SessionLoop(asyncio.SelectorEventLoop):
-    """An event loop that starts every shell command in a new session, so that it can kill it whole."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._groups: list[int] = []
-        self._killing = False
-
-    async def subprocess_shell(
-        self, protocol_factory: Callable[[], _P], cmd: bytes | str, **kwargs: Any
-    ) -> tuple[asyncio.SubprocessTransport, _P]:
-        transport, protocol = await super().subprocess_shell(protocol_factory, cmd, start_new_session=True, **kwargs)
-        self._groups.append(transport.get_pid())
-        if self._killing:  # started while the time ran out
-            self.kill_children()
-        return transport, protocol
-
-    def kill_children(self) -> None:
-        """SIGKILL the process group of every child started, and of any started from now on."""
-        self._killing = True
-        for group in self._groups:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-
-
-async def _bounded(loop: _SessionLoop, command: Coroutine[Any, Any, bytes], timeout: float) -> bytes | None:
-    """`command`'s output, or None when it ran longer than `timeout` seconds and was killed."""
-    task = asyncio.ensure_future(command)
-    try:
-        done, _ = await asyncio.wait([task], timeout=timeout)
-    except asyncio.CancelledError:  # Ctrl-C, which helm, in a session of its own, did not get
-        loop.kill_children()
-        raise
-    if done:
-        return bytes(task.result())
-    loop.kill_children()
-    await asyncio.wait([task])  # pyhelm3 reaps helm
-    task.exception()  # helm's failure once killed, which the time-out replaces
-    return None
-
-
-def _failure(helm: str, args: list[str], code: int, stderr: bytes) -> KmirrorError:
-    shown = stderr.decode("utf-8", "replace")
-    for secret in _secrets(args):  # helm may repeat what it was given
-        shown = shown.replace(secret, "***")
-    shown = _URL_USER_RE.sub("***@", shown)
-    return child_failure("helm", shlex.join([helm, *_redacted(args)]), code, shown)
+    Helm may repeat what it was given. A value of 4 characters or more is hidden wherever it
+    appears; a shorter one (`--set pin=123`) where it stands alone, not inside a longer run
+    of letters and digits (so that `line 12` survives `--set n=1`, and `123` is still hidden).
+    """
+    for secret in _secrets(args):
+        pattern = re.escape(secret) if len(secret) >= 4 else rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])"
+        stderr = re.sub(pattern, "***", stderr)
+    return _URL_USER_RE.sub("***@", stderr)
 
 
 _SECRET_OPTIONS = ("--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--password", "--username")
+_SPLIT_OPTIONS = ("--set", "--set-string")  # helm reads `a=1,b=2` as two assignments
 _URL_USER_RE = re.compile(r"(?<=://)[^/@\s]+@")
+_COMMA_RE = re.compile(r"(?<!\\),")
 
 
 def _secrets(args: list[str]) -> list[str]:
-    """The values in `args` that `_redacted` hides, longest first, and every URL's user part."""
+    """The values in `args` that `_redacted` hides (each assignment of a `--set a=1,b=2` too), longest first."""
     found = [m.group()[:-1] for arg in args for m in _URL_USER_RE.finditer(arg)]
     for before, arg in zip(["", *args], args):
         option, equals, value = arg.partition("=")
         if before in _SECRET_OPTIONS and not arg.startswith("-"):
             found.append(value if before.startswith("--set") and equals else arg)
+            if before in _SPLIT_OPTIONS:
+                found.extend(part.partition("=")[2] for part in _COMMA_RE.split(arg))
         elif equals and option in _SECRET_OPTIONS:
             found.append(value)
-    return sorted((f for f in found if len(f) >= 4), key=len, reverse=True)
+            if option in _SPLIT_OPTIONS:
+                found.extend(part.partition("=")[2] for part in _COMMA_RE.split(value))
+    return sorted({f for f in found if f}, key=len, reverse=True)
 
 
 def _redacted(args: list[str]) -> list[str]:

@@ -18,12 +18,18 @@ is one object `apiVersion: config.kubernetes.io/v1` (or v1beta1), `kind: Resourc
 (every other byte kept, annotations included) and `results` added: one `severity: error`
 result per reference left on a blocked registry or not rewritable, with its resource and
 field. As in kyaml's function framework, error results mean exit code 1.
+
+Which rules: a functionConfig is the pipeline's explicit configuration, as for any KRM
+function (kustomize, kpt), so it takes the place of $KMIRROR_CONFIG and of a discovered
+`.kmirror.yaml` (named in a note); `--config`/`--preset` with it is an error. Without one, the
+rules are found as for any stream.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from rewriter.config import Config, load_config, parse_config
+from rewriter.config import Config, parse_config, read_rules_file
 from rewriter.errors import KmirrorError
 from rewriter.findings import UNSAFE, Finding
 from rewriter.pipeline import process
@@ -107,7 +113,16 @@ def image_mirror_config(text: str, node: Node, where: str) -> Config:
     path = _text(inline["configFile"])
     if not path:
         raise KmirrorError(f"invalid config: spec.configFile: expected a non-empty string (in {where})")
-    return load_config(path, None, Path.cwd())
+    text = read_rules_file(Path(path))
+    try:
+        return parse_config(text, path)
+    except KmirrorError:
+        # The object, not the user, named this file: what it holds may be secret, so no
+        # message quotes it (issue 22). `kmirror explain -c FILE` shows the whole error.
+        raise KmirrorError(
+            f"invalid config: spec.configFile: {path}: not valid rules (its contents are not shown; "
+            f"see why with: kmirror explain -c {shlex.quote(path)} nginx) (in {where})"
+        ) from None
 
 
 def load_image_mirror(text: str, where: str) -> Config:

@@ -3,8 +3,8 @@
 Building: a standalone `kustomize` on PATH is preferred (`kustomize build DIR`), else
 kubectl's built-in one (`kubectl kustomize DIR`). The command is an argument list, never
 a shell line; a failed build becomes a KmirrorError showing the command, its exit code
-and its standard error, indented. The build runs in a session of its own: when it outlives
-its time limit (or on Ctrl-C) its whole process group is killed.
+and its standard error, indented. The build runs through rewriter.child: in a session of
+its own, killed with everything it started when it outlives its time limit or prints too much.
 
 The `images:` list (in a kustomization, or a Flux HelmRelease's
 `postRenderers[].kustomize.images`) is what kustomize's image transformer reads
@@ -23,18 +23,15 @@ The `images:` list (in a kustomization, or a Flux HelmRelease's
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from rewriter.errors import KmirrorError, child_failure, child_timeout
+from rewriter.child import Limits, executable, run
+from rewriter.errors import KmirrorError, child_failure
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
@@ -68,33 +65,14 @@ class Rendered:
     warnings: str
 
 
-def run_build(command: Sequence[str], timeout: float) -> Rendered:
-    """Run the build; KmirrorError when it cannot start, exits non-zero or runs longer than `timeout` seconds."""
-    try:
-        child = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    except FileNotFoundError:
-        raise KmirrorError(f"cannot run kustomize: {command[0]}: no such file (install kustomize or kubectl, or fix --kustomize)") from None
-    except OSError as exc:
-        raise KmirrorError(f"cannot run kustomize: {command[0]}: {exc.strerror or exc}") from None
-    with child:
-        try:
-            output, error_output = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(child.pid)
-            raise child_timeout("kustomize", shlex.join(command), timeout) from None
-        except BaseException:  # Ctrl-C, which the build, in a session of its own, did not get
-            _kill_group(child.pid)
-            raise
-    stderr = error_output.decode("utf-8", "replace")
-    if child.returncode != 0:
-        raise child_failure("kustomize", shlex.join(command), child.returncode, stderr)
-    return Rendered(output, stderr)
-
-
-def _kill_group(leader: int) -> None:
-    """SIGKILL the process group `leader` leads (the child and whatever it started)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(leader, signal.SIGKILL)
+def run_build(command: Sequence[str], limits: Limits) -> Rendered:
+    """Run the build; KmirrorError when it cannot start, exits non-zero or goes beyond `limits`."""
+    shown = shlex.join(command)
+    path = executable(command[0], "kustomize", "install kustomize or kubectl, or fix --kustomize")
+    finished = run([path, *command[1:]], "kustomize", shown, limits)
+    if finished.returncode != 0:
+        raise child_failure("kustomize", shown, finished.returncode, finished.stderr)
+    return Rendered(finished.output, finished.stderr)
 
 
 @dataclass(frozen=True)

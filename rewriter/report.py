@@ -23,6 +23,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
+from rewriter.errors import printable
 from rewriter.findings import BAD_RESULT, BLOCKED, NOT_ALLOWED, UNSAFE, Finding
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
@@ -37,33 +38,37 @@ _RULES = (
 )
 
 
-def render(findings: Sequence[Finding], fmt: str, files_checked: int) -> str:
-    """The complete output for `findings` in format `fmt` (one of FORMATS)."""
+def render(findings: Sequence[Finding], fmt: str, files_checked: int, rules: str | None = None) -> str:
+    """The complete output for `findings` in format `fmt` (one of FORMATS); `rules` names the rules used."""
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
-    return renderer(findings, files_checked)
+    return renderer(findings, files_checked, rules)
 
 
-def summary(findings: Sequence[Finding], files_checked: int) -> str:
-    """`N problems in M files (K files checked)`, or `no problems (K files checked)`."""
-    checked = _count(files_checked, "file")
+def summary(findings: Sequence[Finding], files_checked: int, rules: str | None = None) -> str:
+    """`N problems in M files (K files checked)`, or `no problems (K files checked)`.
+
+    With `rules` (a rules file, or `preset NAME`): `(K files checked against RULES)`, so that
+    a CI log shows which rules passed it (a rules file found by discovery may be a surprise).
+    """
+    checked = f"{_count(files_checked, 'file')} checked" + (f" against {printable(rules)}" if rules else "")
     if not findings:
-        return f"no problems ({checked} checked)"
+        return f"no problems ({checked})"
     files = len({f.file for f in findings})
-    return f"{_count(len(findings), 'problem')} in {_count(files, 'file')} ({checked} checked)"
+    return f"{_count(len(findings), 'problem')} in {_count(files, 'file')} ({checked})"
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _text(findings: Sequence[Finding], files_checked: int) -> str:
-    return "".join(f"{f.text()}\n" for f in findings) + summary(findings, files_checked) + "\n"
+def _text(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
+    return "".join(f"{printable(f.text())}\n" for f in findings) + summary(findings, files_checked, rules) + "\n"
 
 
-def _json(findings: Sequence[Finding], files_checked: int) -> str:
+def _json(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
     records = [
         {
             "file": f.file,
@@ -119,7 +124,7 @@ def _artifact_uri(file: str) -> str:
     return quote(file.replace("\\", "/"))
 
 
-def _sarif(findings: Sequence[Finding], files_checked: int) -> str:
+def _sarif(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
     rule_index = {code: i for i, (code, _, _) in enumerate(_RULES)}
     results = [
         {
@@ -171,16 +176,16 @@ def _escape_property(value: str) -> str:
     return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def _github(findings: Sequence[Finding], files_checked: int) -> str:
+def _github(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
     lines = [
         f"::error file={_escape_property(f.file)},line={f.line},col={f.column},"
         f"title={_escape_property(f.code)}::{_escape_data(f.message)}\n"
         for f in findings
     ]
-    return "".join(lines) + summary(findings, files_checked) + "\n"
+    return "".join(lines) + summary(findings, files_checked, rules) + "\n"
 
 
-def _gitlab(findings: Sequence[Finding], files_checked: int) -> str:
+def _gitlab(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
     issues = [
         {
             "description": f.message,
@@ -194,7 +199,7 @@ def _gitlab(findings: Sequence[Finding], files_checked: int) -> str:
     return json.dumps(issues, indent=2) + "\n"
 
 
-def _junit(findings: Sequence[Finding], files_checked: int) -> str:
+def _junit(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
     tests = max(len(findings), 1)
     failures = str(len(findings))
     root = ET.Element("testsuites", name="kmirror", tests=str(tests), failures=failures)
@@ -209,7 +214,7 @@ def _junit(findings: Sequence[Finding], files_checked: int) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-_RENDERERS: dict[str, Callable[[Sequence[Finding], int], str]] = {
+_RENDERERS: dict[str, Callable[[Sequence[Finding], int, str | None], str]] = {
     "text": _text,
     "json": _json,
     "sarif": _sarif,

@@ -75,6 +75,8 @@ class Source:
 
 def decode(data: bytes, name: str) -> Source:
     """Check that `data` is UTF-8 (with or without a BOM); refuse other encodings and binary data."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both marks
+        raise KmirrorError(f"{name}: cannot read: UTF-32 is not supported; convert the file to UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise KmirrorError(f"{name}: cannot read: UTF-16 is not supported; convert the file to UTF-8")
     if b"\x00" in data:

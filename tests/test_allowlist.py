@@ -125,7 +125,7 @@ def test_check_reports_what_the_allow_list_does_not_cover(project: Path, capsysb
     assert out.decode() == (
         f"pod.yaml:11:14: {NOT_ALLOWED} docker.io/bitnami/tools/kubectl is not on the mirror's allow-list allows.txt "
         "(pulling m.daocloud.io/docker.io/bitnami/tools/kubectl:1.29 would be refused)\n"
-        "1 problem in 1 file (1 file checked)\n"
+        f"1 problem in 1 file (1 file checked against {project / '.kmirror.yaml'})\n"
     )
 
 
@@ -138,7 +138,7 @@ def test_check_json_carries_the_finding(project: Path, capsysbinary: pytest.Capt
 def test_check_passes_when_everything_is_covered(project: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     (project / "allows.txt").write_text("docker.io/**\n")
     assert main(["check", "--allowlist", "allows.txt", "pod.yaml"]) == 0
-    assert capsysbinary.readouterr()[0] == b"no problems (1 file checked)\n"
+    assert capsysbinary.readouterr()[0] == f"no problems (1 file checked against {project / '.kmirror.yaml'})\n".encode()
 
 
 def test_check_without_allow_list_is_unchanged(project: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:

@@ -239,6 +239,14 @@ def test_output_and_write_exclude_each_other(tmp_path: Path) -> None:
     assert proc.stderr == "kmirror: error: invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)\n"
 
 
+
+def test_credentials_in_a_chart_url_are_not_shown(tmp_path: Path) -> None:
+    chart = "https://robot:s3cr3t-t0ken@charts.example.invalid/app-1.0.0.tgz"
+    proc = run(["kmirror", "chart", chart, "-w", "--config", str(RULES)], helm_env(tmp_path))
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "kmirror: error: cannot rewrite in place: https://***@charts.example.invalid/app-1.0.0.tgz: not a chart folder (use -o FILE for an override)\n"
+
+
 # -- the pure parts ----------------------------------------------------------------------
 
 

@@ -160,6 +160,7 @@ def test_github_workflow_installs_this_version_and_uploads_the_sarif_it_writes()
     workflow = github_workflow()
     job = workflow["jobs"]["images"]
     assert workflow["permissions"]["security-events"] == "write"
+    assert job["env"] == {"KMIRROR_CONFIG": ".kmirror.yaml"}  # the rules named, not discovered
     assert job["defaults"]["run"]["shell"] == "bash"
     steps = {step.get("name", step.get("uses")): step for step in job["steps"]}
     assert steps["Install kmirror"]["run"] == INSTALL
@@ -169,7 +170,7 @@ def test_github_workflow_installs_this_version_and_uploads_the_sarif_it_writes()
 
 
 def test_github_steps_annotate_upload_and_render(app: Path, tools_bin: Path) -> None:
-    env = environment(tools_bin, GITHUB_ACTIONS="true")
+    env = environment(tools_bin, GITHUB_ACTIONS="true", **github_workflow()["jobs"]["images"]["env"])
     results = {step["name"]: run_github_step(step, app, env) for step in github_steps() if "run" in step and step["name"] != "Install kmirror"}
     assert list(results) == ["Findings as SARIF", "Check deploy/ (annotations)", "Render the chart through kmirror"]
 
@@ -197,7 +198,7 @@ def test_github_steps_annotate_upload_and_render(app: Path, tools_bin: Path) -> 
 
     subprocess.run([KMIRROR, "rewrite", "-w", "deploy/"], cwd=app, env=env, check=True, capture_output=True)
     fixed = run_github_step(next(s for s in github_steps() if s.get("name") == "Check deploy/ (annotations)"), app, env)
-    assert (fixed.returncode, fixed.stdout) == (0, "no problems (3 files checked)\n")
+    assert (fixed.returncode, fixed.stdout) == (0, "no problems (3 files checked against .kmirror.yaml)\n")
 
 
 # --- GitLab CI --------------------------------------------------------------------------------
@@ -218,6 +219,7 @@ def test_gitlab_jobs_install_this_version_and_report_what_they_write() -> None:
     assert set(jobs) == {"kmirror-check", "kmirror-render"}
     for job in jobs.values():
         assert job["before_script"][0] == INSTALL
+        assert job["variables"] == {"KMIRROR_CONFIG": ".kmirror.yaml"}  # the rules named, not discovered
     check = jobs["kmirror-check"]
     assert check["artifacts"]["when"] == "always"
     report = check["artifacts"]["reports"]["codequality"]
@@ -225,8 +227,8 @@ def test_gitlab_jobs_install_this_version_and_report_what_they_write() -> None:
 
 
 def test_gitlab_check_job_writes_a_code_quality_report_and_fails(app: Path, tools_bin: Path) -> None:
-    env = environment(tools_bin, GITLAB_CI="true")
     job = gitlab_jobs()["kmirror-check"]
+    env = environment(tools_bin, GITLAB_CI="true", **job["variables"])
     result = run_gitlab_script(job, app, env)
     assert result.returncode == 1
     lines = result.stdout.splitlines()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -402,6 +405,23 @@ def test_discover_nearest_upward(tmp_path: Path) -> None:
     assert discover(tmp_path) == top
 
 
+@pytest.mark.parametrize("marker", [".git/", ".git", ".hg/"], ids=["git", "git-worktree", "mercurial"])
+def test_discover_stops_at_the_top_of_the_repository(tmp_path: Path, marker: str) -> None:
+    write(tmp_path / CONFIG_NAME, "blocked: []\n")  # two folders above the repository: not its rules
+    repository = tmp_path / "work" / "repo"
+    deep = repository / "deploy" / "prod"
+    deep.mkdir(parents=True)
+    if marker.endswith("/"):
+        (repository / marker).mkdir()
+    else:
+        write(repository / marker, "gitdir: /elsewhere/.git/worktrees/repo\n")
+    assert discover(deep) is None
+    assert discover(repository) is None
+    at_top = write(repository / CONFIG_NAME, "preset: ustc\n")
+    assert discover(deep) == at_top
+    assert discover(tmp_path / "work") == tmp_path / CONFIG_NAME  # outside the repository: up to /
+
+
 def test_discover_ignores_a_directory_named_like_the_file(tmp_path: Path) -> None:
     (tmp_path / "a" / CONFIG_NAME).mkdir(parents=True)
     found = discover(tmp_path / "a")
@@ -536,3 +556,18 @@ def test_registries_errors_name_key_and_line(text: str, message: str) -> None:
     with pytest.raises(KmirrorError) as caught:
         parse_config(text, "r.yaml")
     assert str(caught.value) == message
+
+def test_check_ignores_rules_above_the_repository_and_names_what_it_used(tmp_path: Path) -> None:
+    # The attack of issue 22: `blocked: []` two folders up made `check` pass silently.
+    write(tmp_path / CONFIG_NAME, "blocked: []\n")
+    repository = tmp_path / "ci" / "checkout"
+    (repository / ".git").mkdir(parents=True)
+    write(repository / "deploy" / "pod.yaml", "image: k8s.gcr.io/pause:3.9\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("KMIRROR_CONFIG", "GITHUB_ACTIONS")}
+    kmirror = str(Path(sys.executable).parent / "kmirror")
+    done = subprocess.run([kmirror, "check", "deploy"], cwd=repository, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1] == "1 problem in 1 file (1 file checked against preset daocloud)"
+    assert done.stderr.startswith("kmirror: note: no .kmirror.yaml found; using the built-in preset 'daocloud'.")
+    named = subprocess.run([kmirror, "check", "deploy"], cwd=repository, env={**env, "KMIRROR_CONFIG": str(tmp_path / CONFIG_NAME)}, capture_output=True, text=True, timeout=60)
+    assert (named.returncode, named.stdout) == (0, f"no problems (1 file checked against {tmp_path / CONFIG_NAME})\n")

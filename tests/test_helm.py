@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,38 @@ def test_kmirror_helm_without_helm(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == f"kmirror: error: cannot run helm: {tmp_path / 'no-helm'}: not found (install helm, or name it with --helm PATH)\n"
+
+
+@pytest.mark.parametrize("where", ["path", "on-PATH"])
+def test_kmirror_helm_with_a_helm_that_may_not_be_run(tmp_path: Path, where: str) -> None:
+    plain = tmp_path / "bin" / "helm"
+    plain.parent.mkdir()
+    shutil.copy(tool("helm4"), plain)
+    plain.chmod(0o644)  # a download not yet made executable
+    env = helm_env(tmp_path)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(plain.parent), "/usr/bin", "/bin"])
+    given = str(plain) if where == "path" else "helm"
+    proc = run(["kmirror", "helm", "demo", "--config", str(RULES), "--helm", given], env)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == f"kmirror: error: cannot run helm: {plain}: not executable (chmod +x it, or install helm, or name it with --helm PATH)\n"
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_kmirror_helm_hides_every_set_value_in_helms_error_output(helm: str, tmp_path: Path) -> None:
+    chart = tmp_path / "pinned"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: pinned\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text('{{ fail (printf "pin %v, user %v, token %v are wrong" .Values.pin .Values.user .Values.token) }}\n')
+    sets = ["--set", "pin=123", "--set", "user=al,token=s3cr3t-token"]
+    proc = run(["kmirror", "helm", str(chart), *sets, "--config", str(RULES), "--helm", tool(helm)], helm_env(tmp_path))
+    assert (proc.returncode, proc.stdout) == (2, "")
+    first, *rest = proc.stderr.splitlines()
+    assert first == f"kmirror: error: helm failed: {tool(helm)} template release-name {chart} --set 'pin=***' --set 'user=***': exit code 1:"
+    shown = "\n".join(rest)
+    assert "pin ***, user ***, token *** are wrong" in shown
+    assert "templates/cm.yaml:1:" in shown  # helm's position survives: short values are hidden where they stand alone
+    assert "s3cr3t" not in proc.stderr
+    assert not re.search(r"\b(123|al)\b", proc.stderr.replace(str(tmp_path), "")), proc.stderr
 
 
 # -- Helm 3: kmirror as the exec post-renderer ------------------------------------------

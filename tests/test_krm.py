@@ -143,9 +143,9 @@ def _rewritten(text: str) -> str:
     return text
 
 
-def _kmirror(stdin: str | bytes, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def _kmirror(stdin: str | bytes, *args: str, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess[bytes]:
     data = stdin.encode() if isinstance(stdin, str) else stdin
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KMIRROR_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMIRROR_")} | extra
     return subprocess.run([KMIRROR, *args], input=data, capture_output=True, cwd=cwd, env=env, timeout=60, check=False)
 
 
@@ -191,6 +191,45 @@ def test_blocked_reference_left_becomes_an_error_result(tmp_path: Path) -> None:
             "field": {"path": "spec.containers[0].image", "currentValue": "quay.io/tools/debug:1.0"},
         }
     ]
+
+
+def test_strict_writes_nothing_when_results_hold_errors(tmp_path: Path) -> None:
+    result = _kmirror(HEAD + ITEMS + FUNCTION_CONFIG, "--strict", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode() == (
+        "-:39:14: KM001 quay.io/tools/debug:1.0 is on blocked registry quay.io (no rule)\n"
+        "kmirror: 1 reference left on blocked registries or not rewritable; nothing written (--strict)\n"
+    )
+    clean = _kmirror(HEAD + CLEAN_ITEMS + FUNCTION_CONFIG, "--strict", cwd=tmp_path)
+    assert (clean.returncode, clean.stderr, clean.stdout.decode()) == (0, b"", _rewritten(HEAD + CLEAN_ITEMS + FUNCTION_CONFIG))
+
+
+@pytest.mark.parametrize("given", ["discovered", "KMIRROR_CONFIG"])
+def test_function_config_takes_the_place_of_the_rules_file(tmp_path: Path, given: str) -> None:
+    # The pipeline's functionConfig is explicit configuration (as for kustomize and kpt
+    # functions): a .kmirror.yaml found, or $KMIRROR_CONFIG, is not used, and a note says so.
+    rules = tmp_path / ("rules.yaml" if given == "KMIRROR_CONFIG" else ".kmirror.yaml")
+    rules.write_text("mirrors:\n  - {from: k8s.gcr.io, to: other.example.com}\nblocked: []\n")
+    extra = {"KMIRROR_CONFIG": str(rules)} if given == "KMIRROR_CONFIG" else {}
+    request = HEAD + CLEAN_ITEMS + FUNCTION_CONFIG
+    result = _kmirror(request, cwd=tmp_path, **extra)
+    assert (result.returncode, result.stdout.decode()) == (0, _rewritten(request))
+    shown = rules if given == "KMIRROR_CONFIG" else tmp_path / ".kmirror.yaml"
+    assert result.stderr.decode() == f"kmirror: note: the rules are the ResourceList's functionConfig; {shown} is not used\n"
+
+
+def test_a_config_file_named_by_the_function_config_is_never_quoted(tmp_path: Path) -> None:
+    (tmp_path / "secret.yaml").write_text("preset: hunter2-the-password\n")
+    config = "functionConfig:\n  apiVersion: kmirror.dev/v1\n  kind: ImageMirror\n  metadata: {name: m}\n  spec:\n    configFile: secret.yaml\n"
+    result = _kmirror(HEAD + ITEMS + config, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert "hunter2" not in result.stderr.decode()
+    assert result.stderr.decode() == (
+        "kmirror: error: invalid config: spec.configFile: secret.yaml: not valid rules (its contents are not shown; "
+        "see why with: kmirror explain -c secret.yaml nginx) (in - functionConfig ImageMirror/m)\n"
+    )
+    named = subprocess.run([KMIRROR, "explain", "-c", "secret.yaml", "nginx"], capture_output=True, cwd=tmp_path, timeout=60)
+    assert b"hunter2-the-password" in named.stderr  # the user who names the file sees why
 
 
 def test_v1beta1_and_functionconfig_first(tmp_path: Path) -> None:

@@ -148,11 +148,30 @@ def test_failed_build_shows_command_exit_code_and_indented_stderr(work: Path, tm
     assert lines[1].startswith("    error: ") and "missing" in lines[1]
 
 
+def test_build_warnings_are_passed_on_with_control_characters_escaped(work: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "warning-kustomize"
+    fake.write_text("#!/bin/sh\nprintf 'image: nginx:1.25\\n'\nprintf 'Warning: \\033[2Kredone\\rx\\n  second line\\n' >&2\n")
+    fake.chmod(0o755)
+    result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(fake)], _env(tmp_path), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == "Warning: \\x1b[2Kredone\\rx\n  second line\n"
+
+
 def test_missing_kustomize_executable(work: Path, tmp_path: Path) -> None:
     env = _env(tmp_path, "kubectl")
     result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(tmp_path / "nope")], env, cwd=work)
     assert (result.returncode, result.stdout) == (2, b"")
-    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {tmp_path / 'nope'}: no such file (install kustomize or kubectl, or fix --kustomize)\n"
+    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {tmp_path / 'nope'}: not found (install kustomize or kubectl, or fix --kustomize)\n"
+
+
+def test_kustomize_executable_that_may_not_be_run(work: Path, tmp_path: Path) -> None:
+    env = _env(tmp_path, "kubectl")
+    plain = tmp_path / "kustomize-download"
+    plain.write_text("#!/bin/sh\n")
+    plain.chmod(0o644)
+    result = _run([KMIRROR, "kustomize", "base", "-c", "rules.yaml", "--kustomize", str(plain)], env, cwd=work)
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr.decode() == f"kmirror: error: cannot run kustomize: {plain}: not executable (chmod +x it, or install kustomize or kubectl, or fix --kustomize)\n"
 
 
 def test_kustomize_command_strict_writes_nothing_when_blocked_references_remain(work: Path, tmp_path: Path) -> None:

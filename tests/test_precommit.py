@@ -125,7 +125,7 @@ def test_check_hook_fails_on_blocked_images_with_their_location(hook_repo: Path,
     lines = result.stdout.splitlines()
     for expected in BLOCKED_LINES:
         assert expected in lines
-    assert "3 problems in 1 file (6 files checked)" in lines
+    assert f"3 problems in 1 file (6 files checked against {target / '.kmirror.yaml'})" in lines
     # The chart template is skipped with a note; the CI recipes (image: keys of CI jobs) are excluded.
     assert any(line.startswith(TEMPLATE_NOTE) for line in lines)
     assert ".gitlab-ci.yml" not in result.stdout and ".github/" not in result.stdout
@@ -172,7 +172,7 @@ def test_guide_first_steps(target: Path, env: dict[str, str]) -> None:
     explain = kmirror("explain", "nginx:1.25")
     assert explain.returncode == 0 and "mirrored:   harbor.example.com/docker.io/library/nginx:1.25" in explain.stdout
     check = kmirror("check", "deploy/")
-    assert check.returncode == 1 and "3 problems in 1 file (3 files checked)" in check.stdout
+    assert check.returncode == 1 and "3 problems in 1 file (3 files checked against " in check.stdout
     diff = kmirror("rewrite", "--diff", "deploy/")
     assert diff.returncode == 0 and "+          image: harbor.example.com/docker.io/library/nginx:1.25" in diff.stdout
 

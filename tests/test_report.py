@@ -205,10 +205,25 @@ def test_text_is_one_line_per_finding_then_the_summary() -> None:
     assert render(FINDINGS, "text", 7) == (
         "deploy.yaml:12:16: KM001 quay.io/x:v1 is on blocked registry quay.io (mirror: mirror.example.com/x:v1)\n"
         "deploy.yaml:30:9: KM003 quay.io/y:v2: the matching rule gives an invalid reference: bad name\n"
-        f"my manifests/job.yaml:3:5: KM002 {MESSY_MESSAGE}\n"
+        "my manifests/job.yaml:3:5: KM002 docker.io/library/busybox:1.36 cannot be rewritten safely, 100% sure:\\nfix it by hand\\r\n"
         "odd,name:50%.yaml:1:8: KM001 ghcr.io/z:v3 is on blocked registry ghcr.io (no rule)\n"
         "4 problems in 3 files (7 files checked)\n"
     )
+
+
+def test_text_escapes_control_characters_so_no_line_can_be_forged() -> None:
+    forged = BLOCKED_WITH_RULE._replace(file="a\nforged.yaml:1:1: KM001 fake\x1b[2K\u2028.yaml")
+    assert render([forged], "text", 1) == (
+        "a\\nforged.yaml:1:1: KM001 fake\\x1b[2K\\u2028.yaml:12:16: KM001 quay.io/x:v1 is on blocked registry quay.io (mirror: mirror.example.com/x:v1)\n"
+        "1 problem in 1 file (1 file checked)\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_summary_names_the_rules(fmt: str) -> None:
+    assert render([], fmt, 2, "preset daocloud") == "no problems (2 files checked against preset daocloud)\n"
+    assert render([BLOCKED_WITH_RULE], fmt, 1, "../../.kmirror.yaml").splitlines()[-1] == "1 problem in 1 file (1 file checked against ../../.kmirror.yaml)"
+    assert render([], fmt, 1, "a\nforged").splitlines() == ["no problems (1 file checked against a\\nforged)"]
 
 
 def test_summary_counts_in_the_singular() -> None:

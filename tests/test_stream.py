@@ -160,3 +160,15 @@ def test_parts_are_about_the_same_size() -> None:
 def test_a_stream_with_directives_is_one_part() -> None:
     source = decode(("%YAML 1.2\n---\nimage: a\n" + "---\nimage: b\n" * 100).encode(), "s.yaml")
     assert stream_module.parts(source, 4) == [stream_module.Part(0, len(source.data), 0)]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-32", "UTF-32"), ("utf-32-be", "UTF-32"), ("utf-16", "UTF-16"), ("utf-16-be", "UTF-16")],
+)
+def test_other_unicode_encodings_are_named_as_what_they_are(encoding: str, name: str) -> None:
+    # UTF-32 LE's byte-order mark (FF FE 00 00) starts with UTF-16 LE's (FF FE) (issue 22).
+    data = ("\ufeff" if encoding.endswith("-be") else "") + "image: nginx\n"
+    with pytest.raises(KmirrorError) as error:
+        decode(data.encode(encoding), "pod.yaml")
+    assert str(error.value) == f"pod.yaml: cannot read: {name} is not supported; convert the file to UTF-8"
