@@ -141,11 +141,13 @@ def settings(config: str | None, preset: str | None) -> Config:
 
 
 def emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
-    """Write the rewritten streams to stdout; with --strict, nothing when references are left blocked."""
+    """Write the rewritten streams to stdout as one stream; with --strict, nothing when references are left blocked."""
     if strict and strict_refusal(outcomes, "nothing written"):
         return EXIT_FINDINGS
     report_problems(outcomes)
-    write(*(outcome.output for outcome in outcomes))
+    from rewriter.stream import join_streams  # loaded already: the pipeline uses it
+
+    write(join_streams([outcome.output for outcome in outcomes]))
     return EXIT_OK
 
 
