@@ -28,7 +28,7 @@ from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
 from rewriter.plan import Image
 from rewriter.reference import ReferenceError, parse
-from rewriter.rules import RuleError, make_rule
+from rewriter.rules import Decision, RuleError, make_rule
 
 
 app = typer.Typer(
@@ -260,10 +260,17 @@ def _explain(text: str, settings: Config) -> dict[str, object]:
         digest=ref.digest,
         normalized=ref.normalized,
         mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
-        rule=decision.rule.describe() if decision.rule is not None else None,
+        rule=_rule_text(decision),
         blocked=decision.blocked,
     )
     return row
+
+
+def _rule_text(decision: Decision) -> str | None:
+    if decision.rule is None:
+        return None
+    done = decision.mirrored is None and decision.rule.to is not None  # the reference is this rule's result already
+    return decision.rule.describe() + (" (already its result: left alone)" if done else "")
 
 
 def _explain_text(row: dict[str, object]) -> str:

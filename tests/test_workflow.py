@@ -55,3 +55,22 @@ def test_in_place_files_stay_byte_exact(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "a.yaml").read_bytes() == b"image: hub.example.com/library/nginx:1"
     assert (tmp_path / "b.yaml").read_bytes() == b"\xef\xbb\xbfimage: hub.example.com/library/redis:7\n"
+
+
+# -- 2. rule sets are idempotent --------------------------------------------------------------
+
+SCHEMES = "mirrors:\n  - {from: gcr.io, to: \"anjia0532/{path_dotted}\"}\n  - {from: docker.io, to: docker.mirrors.example}\n"
+
+
+def test_a_second_run_changes_nothing_and_strict_passes_the_first(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(SCHEMES)
+    pod = b"kind: Pod\nspec:\n  containers:\n  - image: gcr.io/kaniko-project/executor:v1.8.1\n  - image: nginx:1\n"
+    first = run("--strict", cwd=tmp_path, stdin=pod)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == pod.replace(b"gcr.io/kaniko-project/executor", b"anjia0532/kaniko-project.executor").replace(b"nginx", b"docker.mirrors.example/library/nginx")
+    second = run("--strict", cwd=tmp_path, stdin=first.stdout)
+    assert (second.returncode, second.stdout) == (0, first.stdout)
+    (tmp_path / "pod.yaml").write_bytes(first.stdout)
+    assert run("check", "pod.yaml", cwd=tmp_path).returncode == 0
+    explained = run("explain", "anjia0532/kaniko-project.executor:v1.8.1", cwd=tmp_path)
+    assert b"rule:       gcr.io -> anjia0532/{path_dotted} (already its result: left alone)" in explained.stdout
