@@ -23,7 +23,7 @@ from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from rewriter.errors import KmirrorError, seconds
-from rewriter.files import STDIN, Replacement, check_writable, expand, write_atomic
+from rewriter.files import STDIN, Replacement, anchored, check_writable, expand, write_atomic
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
 from rewriter.plan import Image
@@ -46,9 +46,16 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[Optional[str], typer.Option("--config", "-c", help="Rules file (default: $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the daocloud preset).", metavar="FILE")]
-PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset (overrides the rules file's).", metavar="NAME")]
+PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset alone; with --config FILE, in place of the file's preset.", metavar="NAME")]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, nothing on stdout) when references to blocked registries remain after rewriting.")]
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
+ExcludeOption = Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob, from the working folder (repeatable; adds to the rules file's exclude:).", metavar="GLOB")]
+
+
+def _settings(config: str | None, preset: str | None, exclude: list[str] | None) -> Config:
+    """The rules, with the --exclude globs added to the rules file's."""
+    settings = console.settings(config, preset)
+    return settings._replace(exclude=settings.exclude + anchored(Path.cwd(), tuple(exclude or ())))
 
 
 def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
@@ -56,7 +63,7 @@ def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
 
 
 def _outcomes(paths: Sequence[str], settings: Config) -> Iterator[Outcome]:
-    files, notes = expand(list(paths))
+    files, notes = expand(list(paths), settings.exclude)
     for note in notes:
         console.err(f"kmirror: note: {note}")
     return process_files(files, settings)
@@ -86,6 +93,7 @@ def rewrite_command(
     check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if any file would change.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff of the changes instead of the files.")] = False,
     strict: StrictOption = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -93,7 +101,7 @@ def rewrite_command(
 
     Example: kmirror rewrite -w deploy/
     """
-    settings = console.settings(config, preset)
+    settings = _settings(config, preset, exclude)
     if not write or check:
         raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
     with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
@@ -144,6 +152,7 @@ def check_command(
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="text, json, sarif, github, gitlab or junit (github when GITHUB_ACTIONS=true).", metavar="FORMAT")] = None,
     allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Never report references under this registry/path prefix or this exact image (repeatable).", metavar="PATTERN")] = None,
     allowlist: AllowlistOption = None,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -156,7 +165,7 @@ def check_command(
     chosen = format or _default_format()
     if chosen not in FORMATS:
         raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
-    settings = _with_allow(console.settings(config, preset), allow or [])
+    settings = _with_allow(_settings(config, preset, exclude), allow or [])
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
@@ -180,6 +189,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
 def images_command(
     paths: PathsArgument,
     format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), or kustomize (an images: list).", metavar="FORMAT")] = "text",
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -192,7 +202,7 @@ def images_command(
     formats = ("text", "json", *inventory.FORMATS, "kustomize")
     if format not in formats:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
-    outcomes = _run(paths, console.settings(config, preset))
+    outcomes = _run(paths, _settings(config, preset, exclude))
     if format == "kustomize":
         raise typer.Exit(_kustomize_images(outcomes))
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
@@ -404,6 +414,7 @@ def verify_command(
     password_stdin: PasswordStdinOption = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -413,7 +424,7 @@ def verify_command(
     """
     login = _password(paths, username, password_stdin)
     allowed = _load_allowlist(allowlist)
-    pairs = _pairs(_run(paths, console.settings(config, preset)))
+    pairs = _pairs(_run(paths, _settings(config, preset, exclude)))
     refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
     asked = [p for p in pairs if p not in refused]
     answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure), "kmirror: verify")
@@ -451,6 +462,7 @@ def sync_command(
     password_stdin: PasswordStdinOption = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
@@ -462,7 +474,7 @@ def sync_command(
     from rewriter.sync import copy, find_skopeo
 
     login = _password(paths, username, password_stdin)
-    pairs = _pairs(_run(paths, console.settings(config, preset)))
+    pairs = _pairs(_run(paths, _settings(config, preset, exclude)))
     options = _registry_options(pairs, login, plain_http, insecure)
     skopeo = find_skopeo() if not dry_run else ""
     answers = _mirror_answers(pairs, options, "kmirror: sync: checking")

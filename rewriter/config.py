@@ -14,6 +14,7 @@ Schema (every key optional)::
     allow: [quay.io/myorg]           # never reported as blocked
     fields:                          # extra places that hold an image (kustomize path syntax)
       - {path: spec/runner/image, kind: MyRunner}
+    exclude: [vendor, "*.generated.yaml"]  # paths never read (globs, from the working folder)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.errors import KmirrorError
+from rewriter.files import anchored
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 CONFIG_NAME = ".kmirror.yaml"
 DEFAULT_PRESET = "daocloud"
-_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields")
+_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields", "exclude")
 _RULE_KEYS = ("from", "to", "flatten", "keep")
 _FIELD_KEYS = ("path", "kind")
 _PRESET_META = ("description", "source", "scheme", "status", "status_date", "status_note")
@@ -68,6 +70,7 @@ class Config(NamedTuple):
     fields: tuple[FieldPath, ...]
     origin: str
     notices: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 def _compose(text: str) -> Node | None:
@@ -239,8 +242,9 @@ def parse_config(text: str, name: str, preset_override: str | None = None) -> Co
         blocked = frozenset(r.registry for r in rules if r.to is not None)
     allow = tuple(_allow(doc, n, k) for k, n in _list(doc, top.get("allow"), "allow"))
     fields = tuple(_field(doc, n, k) for k, n in _list(doc, top.get("fields"), "fields"))
+    exclude = tuple(_string(doc, n, k) for k, n in _list(doc, top.get("exclude"), "exclude"))
     ruleset = RuleSet(rules=tuple(rules), aliases=tuple(aliases), blocked=blocked, allow=allow)
-    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices))
+    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices), exclude=exclude)
 
 
 def _allow(doc: _Doc, node: Node, key: str) -> Rule:
@@ -269,9 +273,17 @@ def discover(start: Path) -> Path | None:
 
 
 def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
-    """Resolve the rules: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the default preset."""
+    """Resolve the rules: --config, else $KMIRROR_CONFIG, else --preset alone, else the nearest .kmirror.yaml, else the default preset.
+
+    With a rules file named (--config or $KMIRROR_CONFIG), --preset replaces the file's
+    `preset:` (the file's rules first, then the preset's); without one, --preset is the
+    whole rule set and no .kmirror.yaml is looked for.
+    """
     path = config or os.environ.get("KMIRROR_CONFIG") or None
-    found = Path(path) if path else discover(cwd)
+    if path:
+        found: Path | None = Path(path)
+    else:
+        found = None if preset is not None else discover(cwd)
     if found is None:
         chosen = preset or DEFAULT_PRESET
         result = parse_config(f"preset: {chosen}\n", f"preset {chosen}")
@@ -288,4 +300,5 @@ def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
         raise KmirrorError(f"cannot read config: {found}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise KmirrorError(f"cannot read config: {found}: {exc}") from None
-    return parse_config(text, str(found), preset)
+    loaded = parse_config(text, str(found), preset)
+    return loaded._replace(exclude=anchored(found.parent, loaded.exclude))

@@ -74,3 +74,94 @@ def test_a_second_run_changes_nothing_and_strict_passes_the_first(tmp_path: Path
     assert run("check", "pod.yaml", cwd=tmp_path).returncode == 0
     explained = run("explain", "anjia0532/kaniko-project.executor:v1.8.1", cwd=tmp_path)
     assert b"rule:       gcr.io -> anjia0532/{path_dotted} (already its result: left alone)" in explained.stdout
+
+
+# -- 4. an empty target is an error; a chart's templates/ folder is noted ---------------------
+
+
+def test_a_folder_without_yaml_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "README.md").write_text("nothing here\n")
+    for command in ("check", "rewrite", "images"):
+        result = run(command, "deploy", cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, b""), command
+        assert result.stderr.decode().splitlines()[-1] == "kmirror: error: no YAML files in deploy"
+
+
+def test_a_charts_templates_folder_gets_the_note_its_files_get(tmp_path: Path) -> None:
+    (tmp_path / "chart" / "templates").mkdir(parents=True)
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    (tmp_path / "chart" / "templates" / "pod.yaml").write_text("image: {{ .Values.image }}\n")
+    folder = run("--preset", "daocloud", "check", "chart/templates", cwd=tmp_path)
+    assert folder.returncode == 0, folder.stderr
+    assert b"kmirror: note: skipped chart/templates: Helm chart templates, not YAML" in folder.stderr
+    assert b"0 files checked" in folder.stdout
+    single = run("--preset", "daocloud", "check", "chart/templates/pod.yaml", cwd=tmp_path)
+    assert b"kmirror: note: skipped chart/templates/pod.yaml: a Helm chart template, not YAML" in single.stderr
+
+
+# -- 5. ignores -------------------------------------------------------------------------------
+
+IGNORED = b"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: legacy
+  annotations:
+    kmirror.dev/ignore: "true"
+spec:
+  containers:
+  - image: nginx:1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - image: redis:7
+"""
+
+
+def test_an_annotated_resource_is_neither_rewritten_nor_checked(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "pods.yaml").write_bytes(IGNORED)
+    rewritten = run("rewrite", "pods.yaml", cwd=tmp_path)
+    assert rewritten.stdout == IGNORED.replace(b"redis:7", b"hub.example.com/library/redis:7")
+    checked = run("check", "pods.yaml", cwd=tmp_path)
+    assert checked.returncode == 1
+    assert checked.stdout.decode().splitlines()[0].startswith("pods.yaml:16:12: KM001 redis:7 ")
+    assert b"nginx" not in checked.stdout
+
+
+def test_exclude_globs_from_the_rules_file_and_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES + 'exclude: [vendor, "*.generated.yaml"]\n')
+    for name in ("deploy/web.yaml", "vendor/x/lib.yaml", "deploy/api.generated.yaml", "deploy/old/pod.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("image: nginx:1\n")
+    (tmp_path / "deploy" / "sub").mkdir()
+    listed = run("images", ".", cwd=tmp_path)
+    assert listed.stdout.decode().splitlines() == [
+        "deploy/web.yaml:1:8: nginx:1 -> hub.example.com/library/nginx:1",
+        "deploy/old/pod.yaml:1:8: nginx:1 -> hub.example.com/library/nginx:1",
+    ]
+    # From a subfolder, the rules file's globs still start at the rules file's folder;
+    # --exclude starts at the working folder, and applies to files named on the command line too.
+    narrowed = run("images", "--exclude", "old", ".", "../vendor/x/lib.yaml", cwd=tmp_path / "deploy")
+    assert narrowed.stdout.decode().splitlines() == ["web.yaml:1:8: nginx:1 -> hub.example.com/library/nginx:1"]
+    checked = run("check", "--exclude", "deploy", ".", cwd=tmp_path)
+    assert (checked.returncode, checked.stderr) == (2, b"kmirror: error: no YAML files in . (all excluded)\n")
+
+
+# -- 7. --preset ------------------------------------------------------------------------------
+
+
+def test_preset_alone_ignores_the_rules_file_and_combines_with_config(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "other.yaml").write_text("mirrors:\n  - {from: docker.io/library/redis, to: redis.example.com/redis}\n")
+    pod = b"image: nginx:1\n---\nimage: redis:7\n"
+    alone = run("--preset", "aliyun-google-containers", cwd=tmp_path, stdin=b"image: registry.k8s.io/pause:3\n---\n" + pod)
+    assert alone.stdout == b"image: registry.aliyuncs.com/google_containers/pause:3\n---\n" + pod
+    both = run("--config", "other.yaml", "--preset", "daocloud", cwd=tmp_path, stdin=pod)
+    assert both.stdout == b"image: m.daocloud.io/docker.io/library/nginx:1\n---\nimage: redis.example.com/redis:7\n"
+    env = run("--preset", "daocloud", cwd=tmp_path, stdin=pod, env={"KMIRROR_CONFIG": "other.yaml"})
+    assert env.stdout == both.stdout
