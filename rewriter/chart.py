@@ -16,6 +16,7 @@ registry an image really uses is read from a render of the chart (`choose_regist
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 import tarfile
@@ -436,12 +437,14 @@ class ChartResult:
     leftovers: tuple[Leftover, ...]
 
 
-def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, timeout: float) -> ChartResult:
+def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, timeout: float, given: Render = Render()) -> ChartResult:
     """Mirror the image values of `chart`, then render it with them and list what is left.
 
     Reads a local chart folder as it is and pulls anything else (pyhelm3). Nothing is
-    written: with `in_place` the result holds the new texts of the values files. Each helm
-    run is killed after `timeout` seconds.
+    written: with `in_place` the result holds the new texts of the values files. Both
+    renders use the `given` values and options, the override last among the values files
+    (so what is left is judged as the user will install it). Each helm run is killed after
+    `timeout` seconds.
     """
     local = Path(chart.chart)
     if in_place and not (local.is_dir() and chart.repo is None):
@@ -449,7 +452,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, tim
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
         folder = _chart_folder(helm, chart, Path(scratch), timeout)
         files = read_chart(folder)
-        before = _render(helm, folder, (), config, timeout)
+        before = _render(helm, folder, given, (), config, timeout)
         merged = merge(files)
         images = find_images(merged, rendered_names(i.ref for i in before.images))
         changes = plan_changes(images, merged, config.rules)
@@ -458,7 +461,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, tim
         override = override_text(changes, header)
         values = Path(scratch) / "kmirror-values.yaml"
         values.write_text(override, encoding="utf-8")
-        after = _render(helm, folder, (str(values),), config, timeout)
+        after = _render(helm, folder, given, (str(values),), config, timeout)
     sources = _sources(after.source.data)
     leftovers = tuple(
         Leftover(_template(sources, image.location.start), image.location.text, str(image.decision.mirrored) if image.decision.mirrored else None)
@@ -486,8 +489,9 @@ def _chart_folder(helm: str, chart: ChartRef, scratch: Path, timeout: float) -> 
     return folders[0].parent
 
 
-def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config, timeout: float) -> Outcome:
-    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True), timeout)
+def _render(helm: str, folder: Path, given: Render, values: tuple[str, ...], config: Config, timeout: float) -> Outcome:
+    render = dataclasses.replace(given, values=given.values + values, include_crds=True)
+    rendered = template(helm, ChartRef(str(folder)), render, timeout)
     return process(rendered, f"{folder} (rendered)", config)
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.exceptions import TyperException
@@ -49,6 +49,7 @@ ConfigOption = Annotated[Optional[str], typer.Option("--config", "-c", help="Rul
 PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset alone; with --config FILE, in place of the file's preset.", metavar="NAME")]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, nothing on stdout) when references to blocked registries remain after rewriting.")]
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
+OutputFileOption = Annotated[Optional[str], typer.Option("--output-file", help="Write the report to FILE instead of standard output.", metavar="FILE")]
 ExcludeOption = Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob, from the working folder (repeatable; adds to the rules file's exclude:).", metavar="GLOB")]
 
 
@@ -152,6 +153,8 @@ def check_command(
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="text, json, sarif, github, gitlab or junit (github when GITHUB_ACTIONS=true).", metavar="FORMAT")] = None,
     allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Never report references under this registry/path prefix or this exact image (repeatable).", metavar="PATTERN")] = None,
     allowlist: AllowlistOption = None,
+    output_file: OutputFileOption = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings (errors still exit 2).")] = False,
     exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -169,8 +172,16 @@ def check_command(
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    console.write(render(findings, chosen, len(outcomes)))
-    raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
+    _report(render(findings, chosen, len(outcomes)), output_file)
+    raise typer.Exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_OK)
+
+
+def _report(text: str, output_file: str | None) -> None:
+    """The report to standard output, or to `output_file` (written whole, replaced atomically)."""
+    if output_file is None:
+        console.write(text)
+    else:
+        _save(output_file, text)
 
 
 def _default_format() -> str:
@@ -189,6 +200,7 @@ def _with_allow(settings: Config, patterns: list[str]) -> Config:
 def images_command(
     paths: PathsArgument,
     format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), or kustomize (an images: list).", metavar="FORMAT")] = "text",
+    output_file: OutputFileOption = None,
     exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
@@ -203,15 +215,16 @@ def images_command(
     if format not in formats:
         raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
     outcomes = _run(paths, _settings(config, preset, exclude))
-    if format == "kustomize":
-        raise typer.Exit(_kustomize_images(outcomes))
     rows = [_image_row(o, image) for o in outcomes for image in o.images]
-    if format in inventory.FORMATS:
-        console.write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
+    if format == "kustomize":
+        text = _kustomize_images(outcomes)
+    elif format in inventory.FORMATS:
+        text = inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format)
     elif format == "json":
-        console.write(json.dumps(rows, indent=2) + "\n")
+        text = json.dumps(rows, indent=2) + "\n"
     else:
-        console.write("".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows))
+        text = "".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows)
+    _report(text, output_file)
     raise typer.Exit(EXIT_OK)
 
 
@@ -323,6 +336,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from rewriter.allowlist import AllowList
+    from rewriter.helm import Render
     from rewriter.inventory import Pair
     from rewriter.registry import Answer, Credentials
     from rewriter.registry import Options as RegistryOptions
@@ -509,6 +523,44 @@ TimeoutOption = Annotated[
 ]
 
 
+HelmArgsArgument = Annotated[Optional[list[str]], typer.Argument(help="More arguments for helm template, after --.", metavar="[-- HELM-ARGS...]")]
+ValuesOption = Annotated[Optional[list[str]], typer.Option("--values", help="Values file (repeatable; helm's -f: kmirror's -f is --format).", metavar="FILE")]
+ShortFOption = Annotated[Optional[list[str]], typer.Option("-f", hidden=True)]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")]
+SetStringOption = Annotated[Optional[list[str]], typer.Option("--set-string", help="Set a STRING value (repeatable).", metavar="K=V")]
+SetFileOption = Annotated[Optional[list[str]], typer.Option("--set-file", help="Set a value from a file's content (repeatable).", metavar="K=PATH")]
+KubeVersionOption = Annotated[Optional[str], typer.Option("--kube-version", help="Kubernetes version for Capabilities.KubeVersion.", metavar="V")]
+ApiVersionsOption = Annotated[Optional[list[str]], typer.Option("--api-versions", help="Kubernetes API versions for Capabilities.APIVersions (repeatable).", metavar="GROUP/V")]
+
+
+def _render_options(
+    values: list[str] | None,
+    short_f: list[str] | None,
+    sets: list[str] | None,
+    set_strings: list[str] | None,
+    set_files: list[str] | None,
+    kube_version: str | None,
+    api_versions: list[str] | None,
+    extra: list[str] | None,
+    **more: Any,
+) -> Render:
+    """What `helm template` is asked for; -f is refused with the way to say it."""
+    from rewriter.helm import Render
+
+    if short_f:
+        raise KmirrorError(f"invalid option: -f: in kmirror, -f means --format; give values files as --values {short_f[0]}, or pass helm's own options after --: -- -f {short_f[0]}")
+    return Render(
+        values=tuple(values or ()),
+        sets=tuple(sets or ()),
+        set_strings=tuple(set_strings or ()),
+        set_files=tuple(set_files or ()),
+        kube_version=kube_version,
+        api_versions=tuple(api_versions or ()),
+        extra=tuple(extra or ()),
+        **more,
+    )
+
+
 def _timeout(value: float) -> float:
     """`--timeout`, checked: a finite number of seconds above 0."""
     if not (math.isfinite(value) and value > 0):
@@ -519,10 +571,16 @@ def _timeout(value: float) -> float:
 @app.command("helm")
 def helm_command(
     chart: ChartArgument,
+    extra: HelmArgsArgument = None,
     release: Annotated[str, typer.Option("--release", help="Release name.", metavar="NAME")] = "release-name",
     namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", help="Release namespace.", metavar="NS")] = None,
-    values: Annotated[Optional[list[str]], typer.Option("--values", "-f", help="Values file (repeatable).", metavar="VALUES")] = None,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")] = None,
+    values: ValuesOption = None,
+    short_f: ShortFOption = None,
+    sets: SetOption = None,
+    set_strings: SetStringOption = None,
+    set_files: SetFileOption = None,
+    kube_version: KubeVersionOption = None,
+    api_versions: ApiVersionsOption = None,
     version: ChartVersionOption = None,
     repo: ChartRepoOption = None,
     include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
@@ -534,13 +592,15 @@ def helm_command(
 ) -> None:
     """Render a chart with `helm template` and write it rewritten to standard output.
 
-    Example: kmirror helm ./chart --release web -f prod.yaml | kubectl apply -f -
-    """
-    from rewriter.helm import ChartRef, Render, template
+    Anything after -- goes to helm template as it is (helm's -f, --post-renderer-args, ...).
 
+    Example: kmirror helm ./chart --release web --values prod.yaml | kubectl apply -f -
+    """
+    from rewriter.helm import ChartRef, template
+
+    render = _render_options(values, short_f, sets, set_strings, set_files, kube_version, api_versions, extra, release=release, namespace=namespace, include_crds=include_crds)
     limit = _timeout(timeout)
     settings = console.settings(config, preset)
-    render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
     rendered = template(helm, ChartRef(chart, version, repo), render, limit)
     raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
 
@@ -548,8 +608,16 @@ def helm_command(
 @app.command("chart")
 def chart_command(
     chart: ChartArgument,
+    extra: HelmArgsArgument = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the values override to FILE (default: standard output).", metavar="FILE")] = None,
     write: Annotated[bool, typer.Option("--write", "-w", help="Rewrite the chart's values.yaml files in place instead.")] = False,
+    values: ValuesOption = None,
+    short_f: ShortFOption = None,
+    sets: SetOption = None,
+    set_strings: SetStringOption = None,
+    set_files: SetFileOption = None,
+    kube_version: KubeVersionOption = None,
+    api_versions: ApiVersionsOption = None,
     version: ChartVersionOption = None,
     repo: ChartRepoOption = None,
     helm: HelmOption = "helm",
@@ -559,7 +627,8 @@ def chart_command(
 ) -> None:
     """Mirror a chart's image values (an override, or values.yaml in place), then verify by rendering.
 
-    Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer).
+    Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer),
+    judged by rendering (CRDs included) with the given values and options, the override last.
 
     Example: kmirror chart ./chart -o mirror-values.yaml && helm install web ./chart -f mirror-values.yaml
     """
@@ -568,8 +637,9 @@ def chart_command(
 
     if output is not None and write:
         raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
+    render = _render_options(values, short_f, sets, set_strings, set_files, kube_version, api_versions, extra)
     limit = _timeout(timeout)
-    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit)
+    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit, given=render)
     if write:
         for file in result.rewritten:
             check_writable(str(file.path))
@@ -643,7 +713,7 @@ def install_kustomize_plugin_command() -> None:
     raise typer.Exit(EXIT_OK)
 
 
-def _kustomize_images(outcomes: list[Outcome]) -> int:
+def _kustomize_images(outcomes: list[Outcome]) -> str:
     from rewriter.kustomize import Placed, images_list
 
     listed = images_list(Placed(o.source.name, image) for o in outcomes for image in o.images)
@@ -652,8 +722,7 @@ def _kustomize_images(outcomes: list[Outcome]) -> int:
             f"kmirror: note: {left.where()}: {left.image.location.text} ({left.image.location.resource} {left.image.location.path}) "
             "is not in containers/initContainers: kustomize's images transformer leaves it unchanged"
         )
-    console.write(listed.to_yaml())
-    return EXIT_OK
+    return listed.to_yaml()
 
 
 @app.command("init")

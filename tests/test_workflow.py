@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
+from tools import tool
 
 KMIRROR = str(Path(sys.executable).parent / "kmirror")
 RULES = "mirrors:\n  - {from: docker.io, to: hub.example.com}\n"
@@ -165,3 +167,98 @@ def test_preset_alone_ignores_the_rules_file_and_combines_with_config(tmp_path: 
     assert both.stdout == b"image: m.daocloud.io/docker.io/library/nginx:1\n---\nimage: redis.example.com/redis:7\n"
     env = run("--preset", "daocloud", cwd=tmp_path, stdin=pod, env={"KMIRROR_CONFIG": "other.yaml"})
     assert env.stdout == both.stdout
+
+
+# -- 6. reports to a file, --exit-zero, one meaning of -f --------------------------------------
+
+
+def test_output_file_and_exit_zero(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "pod.yaml").write_text("image: nginx:1\n")
+    checked = run("check", "-f", "json", "--output-file", "report.json", "pod.yaml", cwd=tmp_path)
+    assert (checked.returncode, checked.stdout) == (1, b"")
+    assert b'"code": "KM001"' in (tmp_path / "report.json").read_bytes()
+    zero = run("check", "--exit-zero", "--output-file", "report.txt", "pod.yaml", cwd=tmp_path)
+    assert (zero.returncode, zero.stdout) == (0, b"")
+    assert (tmp_path / "report.txt").read_text().endswith("1 problem in 1 file (1 file checked)\n")
+    listed = run("images", "-f", "skopeo", "--output-file", "copy.yaml", "pod.yaml", cwd=tmp_path)
+    assert (listed.returncode, listed.stdout) == (0, b"")
+    assert "library/nginx" in (tmp_path / "copy.yaml").read_text()
+    unwritable = run("check", "--output-file", "no/such/folder/r.txt", "pod.yaml", cwd=tmp_path)
+    assert (unwritable.returncode, unwritable.stdout) == (2, b"")
+    assert unwritable.stderr.startswith(b"kmirror: error: cannot write: no/such/folder/r.txt: ")
+
+
+def test_f_is_format_everywhere_and_helm_users_are_told(tmp_path: Path) -> None:
+    for command in (["check", "pod.yaml"], ["images", "pod.yaml"], ["explain", "nginx"]):
+        (tmp_path / "pod.yaml").write_text("image: nginx:1\n")
+        assert run(*command, "-f", "json", "--preset", "daocloud", cwd=tmp_path).stdout.startswith(b"[")
+    for command in ("helm", "chart"):
+        result = run(command, "chart", "-f", "prod.yaml", cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, b"")
+        assert result.stderr == (
+            b"kmirror: error: invalid option: -f: in kmirror, -f means --format; give values files as "
+            b"--values prod.yaml, or pass helm's own options after --: -- -f prod.yaml\n"
+        )
+
+
+# -- 8. helm's render options ------------------------------------------------------------------
+
+CAPS_TEMPLATE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: caps
+  annotations:
+    kube: "{{ .Capabilities.KubeVersion.Version }}"
+    api: "{{ .Capabilities.APIVersions.Has "example.com/v1" }}"
+    note: {{ .Values.note | quote }}
+    num: {{ .Values.num | quote }}
+    extra: {{ .Values.extra | quote }}
+spec:
+  containers:
+  - image: {{ .Values.image }}
+  - image: {{ .Values.sidecarImage }}
+"""
+
+
+def caps_chart(tmp_path: Path) -> Path:
+    chart = tmp_path / "caps"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "crds").mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: caps\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text('image: nginx:1\nsidecarImage: "redis:7"\nnote: ""\nnum: 0\nextra: ""\n')
+    (chart / "templates" / "pod.yaml").write_text(CAPS_TEMPLATE)
+    (chart / "crds" / "crd.yaml").write_text("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: things.example.com}\n")
+    (tmp_path / "a.yaml").write_text("image: quay.io/a/b:1\n")
+    (tmp_path / "b.yaml").write_text("sidecarImage: busybox:1\n")
+    (tmp_path / "note.txt").write_text("from a file")
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    return chart
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm4"])
+def test_helm_takes_helms_render_options_and_passes_the_rest(helm: str, tmp_path: Path) -> None:
+    caps_chart(tmp_path)
+    options = ["--values", "a.yaml", "--values", "b.yaml", "--set-string", "num=0123", "--set-file", "note=note.txt",
+               "--kube-version", "v1.29.3", "--api-versions", "example.com/v1", "--include-crds"]
+    result = run("helm", "caps", *options, "--helm", tool(helm), "--", "--set", "extra=after-dashes", "--show-only", "templates/pod.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    raw = subprocess.run([tool(helm), "template", "release-name", "caps", *options, "--set", "extra=after-dashes", "--show-only", "templates/pod.yaml"],
+                         cwd=tmp_path, capture_output=True, check=True, timeout=120).stdout
+    assert result.stdout == raw.replace(b"image: busybox:1", b"image: hub.example.com/library/busybox:1")
+    for line in (b'kube: "v1.29.3"', b'api: "true"', b'note: "from a file"', b'num: "0123"', b'extra: "after-dashes"', b"image: quay.io/a/b:1"):
+        assert line in result.stdout
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm4"])
+def test_chart_judges_reachability_with_the_given_values(helm: str, tmp_path: Path) -> None:
+    caps_chart(tmp_path)
+    reached = run("chart", "caps", "--values", "a.yaml", "--helm", tool(helm), cwd=tmp_path)
+    assert reached.returncode == 0, reached.stderr
+    assert b"verified: all 2 rendered images are mirrored" in reached.stderr
+    # A --set beats every values file, the override too: the image it sets stays unmirrored.
+    for given in (["--set", "sidecarImage=busybox:1"], ["--", "--set", "sidecarImage=busybox:1"]):
+        left = run("chart", "caps", "--helm", tool(helm), *given, cwd=tmp_path)
+        assert left.returncode == 1, left.stderr
+        assert b"caps/templates/pod.yaml: busybox:1 is not mirrored (mirror: hub.example.com/library/busybox:1)" in left.stderr
