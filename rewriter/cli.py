@@ -163,7 +163,8 @@ def check_command(
 
     Example: kmirror check --format sarif deploy/ > kmirror.sarif
     """
-    from rewriter.report import FORMATS, render
+    from rewriter.files import repository_root
+    from rewriter.report import FORMATS, ROOTED, render
 
     chosen = format or _default_format()
     if chosen not in FORMATS:
@@ -172,7 +173,8 @@ def check_command(
     allowed = _load_allowlist(allowlist)
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    _report(render(findings, chosen, len(outcomes)), output_file)
+    root = repository_root(Path.cwd()) if chosen in ROOTED else None
+    _report(render(findings, chosen, len(outcomes), root), output_file)
     raise typer.Exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_OK)
 
 

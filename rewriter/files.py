@@ -84,6 +84,18 @@ def anchored(base: Path, patterns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(os.path.join(os.path.abspath(base), p).rstrip("/") for p in patterns)
 
 
+def repository_root(folder: Path) -> Path:
+    """The top level of the git working tree `folder` is in, else `folder` itself (both real paths)."""
+    import subprocess  # here, not at the top: only reports for CI need it
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):  # no git: the folder is the root, as outside a repository
+        return _real(folder)
+    top = done.stdout.strip()
+    return _real(top) if done.returncode == 0 and top else _real(folder)
+
+
 def _templates_of_chart(folder: Path, name: str) -> bool:
     return name == "templates" and (folder / "Chart.yaml").is_file()
 

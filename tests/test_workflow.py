@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
 from ruamel.yaml import YAML
 from tools import tool
@@ -262,3 +266,47 @@ def test_chart_judges_reachability_with_the_given_values(helm: str, tmp_path: Pa
         left = run("chart", "caps", "--helm", tool(helm), *given, cwd=tmp_path)
         assert left.returncode == 1, left.stderr
         assert b"caps/templates/pod.yaml: busybox:1 is not mirrored (mirror: hub.example.com/library/busybox:1)" in left.stderr
+
+
+# -- 3. reports name files from the repository's root -----------------------------------------
+
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "sarif" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+
+
+def report_paths(fmt: str, output: bytes) -> list[str]:
+    """The file names a CI report gives, in order."""
+    if fmt == "sarif":
+        log = json.loads(output)
+        jsonschema.Draft4Validator(SARIF_SCHEMA, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER).validate(log)
+        return [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]]
+    if fmt == "gitlab":
+        return [issue["location"]["path"] for issue in json.loads(output)]
+    if fmt == "github":
+        return re.findall(r"^::error file=([^,]+),", output.decode(), re.M)
+    return [case.get("classname", "") for case in ET.fromstring(output).iter("testcase")]
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "gitlab", "github", "junit"])
+def test_ci_reports_name_files_from_the_git_top_level(fmt: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "deploy" / "prod").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=60)
+    (repo / ".kmirror.yaml").write_text(RULES)
+    (repo / "deploy" / "prod" / "web.yaml").write_text("image: nginx:1\n")
+    (repo / "deploy" / "api.yaml").write_text("image: redis:7\n")
+    here = repo / "deploy" / "prod"
+    # The same files named three ways, from a subfolder: as given, through ../, and absolute.
+    result = run("check", "-f", fmt, "web.yaml", "../api.yaml", str(repo / "deploy" / "api.yaml"), cwd=here)
+    assert result.returncode == 1, result.stderr
+    assert report_paths(fmt, result.stdout) == ["deploy/prod/web.yaml", "deploy/api.yaml", "deploy/api.yaml"]
+    if fmt == "sarif":
+        run_ = json.loads(result.stdout)["runs"][0]
+        assert run_["originalUriBaseIds"] == {"SRCROOT": {"uri": repo.resolve().as_uri() + "/"}}
+        assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] for r in run_["results"]} == {"SRCROOT"}
+    # Outside git, the working folder is the root.
+    outside = tmp_path / "plain"
+    (outside / "sub").mkdir(parents=True)
+    (outside / ".kmirror.yaml").write_text(RULES)
+    (outside / "sub" / "pod.yaml").write_text("image: nginx:1\n")
+    plain = run("check", "-f", fmt, str(outside / "sub" / "pod.yaml"), cwd=outside, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert report_paths(fmt, plain.stdout) == ["sub/pod.yaml"]
