@@ -10,9 +10,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import jsonschema
 import pytest
 from ruamel.yaml import YAML
+from test_report import validate_sarif
 from tools import tool
 
 KMIRROR = str(Path(sys.executable).parent / "kmirror")
@@ -270,14 +270,11 @@ def test_chart_judges_reachability_with_the_given_values(helm: str, tmp_path: Pa
 
 # -- 3. reports name files from the repository's root -----------------------------------------
 
-SARIF_SCHEMA = json.loads((Path(__file__).parent / "sarif" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
-
-
 def report_paths(fmt: str, output: bytes) -> list[str]:
     """The file names a CI report gives, in order."""
     if fmt == "sarif":
         log = json.loads(output)
-        jsonschema.Draft4Validator(SARIF_SCHEMA, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER).validate(log)
+        validate_sarif(log)  # the official SARIF 2.1.0 schema
         return [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]]
     if fmt == "gitlab":
         return [issue["location"]["path"] for issue in json.loads(output)]
