@@ -11,14 +11,15 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
-from rewriter import console
+from rewriter import console, paint
 from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
@@ -32,7 +33,7 @@ from rewriter.rules import Decision, RuleError, make_rule
 
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -41,7 +42,7 @@ app = typer.Typer(
         "Rewrite every container image reference in Kubernetes YAML to your mirror.\n\n"
         "Without a command, kmirror is a filter: it reads a YAML stream on standard input "
         "and writes it rewritten to standard output.\n\n"
-        "Example: helm template my-release chart/ | kmirror | kubectl apply -f -"
+        "\b\nExample: helm template my-release chart/ | kmirror | kubectl apply -f -"
     ),
 )
 
@@ -100,6 +101,7 @@ def rewrite_command(
 ) -> None:
     """Rewrite files: print them rewritten, or change them in place with -w.
 
+    \b
     Example: kmirror rewrite -w deploy/
     """
     settings = _settings(config, preset, exclude)
@@ -123,7 +125,7 @@ def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bo
     console.report_problems(outcomes)
     changed = [o for o in outcomes if o.changed]
     if diff:
-        console.write("".join(_diff(o) for o in changed))
+        console.write(_painted("".join(_diff(o) for o in changed), paint.diff))
     if check:
         for outcome in changed:
             console.err(f"would rewrite {outcome.source.name}")
@@ -138,6 +140,11 @@ def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bo
         replacement.commit()
         console.err(f"rewrote {console.count(len(changed), 'file')}")
     return EXIT_OK
+
+
+def _painted(text: str, colour: Callable[[str], str]) -> str:
+    """`text` coloured by `colour` when standard output is a terminal that wants colour."""
+    return colour(text) if paint.wanted(sys.stdout) else text
 
 
 def _diff(outcome: Outcome) -> str:
@@ -161,6 +168,7 @@ def check_command(
 ) -> None:
     """Fail (exit 1) when references to blocked registries remain in the files.
 
+    \b
     Example: kmirror check --format sarif deploy/ > kmirror.sarif
     """
     from rewriter.files import repository_root
@@ -174,7 +182,8 @@ def check_command(
     outcomes = _run(paths, settings)
     findings = [f for o in outcomes for f in _check_findings(o, allowed)]
     root = repository_root(Path.cwd()) if chosen in ROOTED else None
-    _report(render(findings, chosen, len(outcomes), root), output_file)
+    text = render(findings, chosen, len(outcomes), root)
+    _report(_painted(text, paint.findings) if chosen == "text" and output_file is None else text, output_file)
     raise typer.Exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_OK)
 
 
@@ -209,6 +218,7 @@ def images_command(
 ) -> None:
     """List every image reference found, with its mirror.
 
+    \b
     Example: kmirror images --format json deploy/
     """
     from rewriter import inventory
@@ -255,6 +265,7 @@ def explain_command(
 ) -> None:
     """Show how references parse, normalise, and which rule maps them to what.
 
+    \b
     Example: kmirror explain --preset aliyun-google-containers registry.k8s.io/coredns/coredns:v1.11.1
     """
     if format not in ("text", "json"):
@@ -318,6 +329,7 @@ def presets_command(
 ) -> None:
     """List the built-in presets with their scheme and reported status.
 
+    \b
     Example: kmirror presets --all
     """
     lines = []
@@ -333,7 +345,6 @@ def presets_command(
 # verify, sync, and the allow-list of check (issue 8). Registry and skopeo code is imported
 # when these commands run, so that the command line starts fast.
 from collections import Counter  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
@@ -436,6 +447,7 @@ def verify_command(
 ) -> None:
     """Ask the mirror registries whether every rewritten image exists (exit 1 listing what is missing).
 
+    \b
     Example: kmirror verify deploy/
     """
     login = _password(paths, username, password_stdin)
@@ -465,7 +477,7 @@ def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Ans
         lines.append("no rewritten images to verify\n")
     else:
         tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
-        lines.append(f"{len(pairs)} mirrored images: {tally}\n")
+        lines.append(f"{console.count(len(pairs), 'mirrored image')}: {tally}\n")
     console.write("".join(lines))
     return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
 
@@ -484,6 +496,7 @@ def sync_command(
 ) -> None:
     """Copy the rewritten images their mirror lacks, with skopeo copy --all (exit 1 on failures).
 
+    \b
     Example: kmirror sync --dry-run deploy/
     """
     from rewriter.registry import PRESENT
@@ -509,7 +522,7 @@ def sync_command(
             console.err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
         lines.append(f"{'copied' if done.ok else 'failed'}: {pair.pull} -> {pair.push}\n")
     verb = "to copy" if dry_run else "copied"
-    lines.append(f"{len(pairs)} mirrored images: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
+    lines.append(f"{console.count(len(pairs), 'mirrored image')}: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
     console.write("".join(lines))
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
@@ -594,8 +607,9 @@ def helm_command(
 ) -> None:
     """Render a chart with `helm template` and write it rewritten to standard output.
 
-    Anything after -- goes to helm template as it is (helm's -f, --post-renderer-args, ...).
+    Anything after -- goes to helm template as it is, in helm's own spelling.
 
+    \b
     Example: kmirror helm ./chart --release web --values prod.yaml | kubectl apply -f -
     """
     from rewriter.helm import ChartRef, template
@@ -632,6 +646,7 @@ def chart_command(
     Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer),
     judged by rendering (CRDs included) with the given values and options, the override last.
 
+    \b
     Example: kmirror chart ./chart -o mirror-values.yaml && helm install web ./chart -f mirror-values.yaml
     """
     from rewriter.chart import mirror_chart
@@ -647,18 +662,18 @@ def chart_command(
             check_writable(str(file.path))
         for file, text in result.rewritten.items():
             write_atomic(str(file.path), text)
-        console.err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({len(result.changes)} values changed)")
+        console.err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({console.count(len(result.changes), 'value')} changed)")
     elif output is not None:
         _save(output, result.override)
-        console.err(f"wrote {output} ({len(result.changes)} values)")
+        console.err(f"wrote {output} ({console.count(len(result.changes), 'value')})")
     else:
         console.write(result.override)
     for left in result.leftovers:
         console.err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
     if result.leftovers:
-        console.err(f"kmirror: {len(result.leftovers)} of {result.rendered} rendered images cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
+        console.err(f"kmirror: {len(result.leftovers)} of {console.count(result.rendered, 'rendered image')} cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
         raise typer.Exit(EXIT_FINDINGS)
-    console.err(f"verified: all {result.rendered} rendered images are mirrored")
+    console.err(f"verified: all {result.rendered} rendered images are mirrored" if result.rendered != 1 else "verified: the 1 rendered image is mirrored")
     raise typer.Exit(EXIT_OK)
 
 
@@ -687,6 +702,7 @@ def kustomize_command(
 ) -> None:
     """Build a kustomization and write it rewritten to standard output.
 
+    \b
     Example: kmirror kustomize overlays/prod -- --load-restrictor LoadRestrictionsNone | kubectl apply -f -
     """
     from rewriter.kustomize import build_command, run_build
@@ -706,6 +722,7 @@ def install_kustomize_plugin_command() -> None:
     Where kustomize looks first: $KUSTOMIZE_PLUGIN_HOME, else $XDG_CONFIG_HOME/kustomize/plugin,
     else ~/.config/kustomize/plugin. Build with --enable-alpha-plugins (see docs/kustomize.md).
 
+    \b
     Example: kmirror install-kustomize-plugin && kubectl kustomize --enable-alpha-plugins overlays/prod
     """
     from rewriter.plugin import install, plugin_root
@@ -735,6 +752,7 @@ def init_command(
 ) -> None:
     """Write a commented starter .kmirror.yaml in the current folder.
 
+    \b
     Example: kmirror init --registry harbor.example.com
     """
     from rewriter.config import CONFIG_NAME, parse_config
@@ -765,6 +783,7 @@ def runtime_config_command(
 ) -> None:
     """Write container runtime mirror configuration from the same rules.
 
+    \b
     Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
     """
     from rewriter.runtime import MULTI_FILE, runtime_config
@@ -778,7 +797,7 @@ def runtime_config_command(
         console.write("".join(result.files.values()))
     else:
         _write_tree(Path(output_dir), result.files)
-        console.err(f"wrote {len(result.files)} files under {output_dir}")
+        console.err(f"wrote {console.count(len(result.files), 'file')} under {output_dir}")
     raise typer.Exit(EXIT_OK)
 
 
@@ -799,9 +818,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return console.guarded(lambda: _typer(args), debug="--debug" in args)
 
 
+class _PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone (`PATH...`), not as `{PATH...}...` with `<list[str]>`."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required or name.startswith("[") else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _command() -> TyperGroup:
+    """kmirror's command group, built by typer, its arguments shown plainly."""
+    command = typer.main.get_command(app)  # with the completion options, which get_group leaves out
+    assert isinstance(command, TyperGroup)
+    for sub in [command, *command.commands.values()]:
+        for param in sub.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _PlainArgument
+    return command
+
+
 def _typer(args: list[str]) -> int:
     try:
-        result = app(args, prog_name="kmirror", standalone_mode=False)
+        result = _command().main(args, prog_name="kmirror", standalone_mode=False)
         return int(result) if isinstance(result, int) else EXIT_OK
     except typer.Exit as done:
         return done.exit_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -307,3 +308,82 @@ def test_ci_reports_name_files_from_the_git_top_level(fmt: str, tmp_path: Path) 
     (outside / "sub" / "pod.yaml").write_text("image: nginx:1\n")
     plain = run("check", "-f", fmt, str(outside / "sub" / "pod.yaml"), cwd=outside, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
     assert report_paths(fmt, plain.stdout) == ["sub/pod.yaml"]
+
+
+# -- 9. terminal manners -----------------------------------------------------------------------
+
+
+def on_terminal(args: list[str], cwd: Path, stdin_terminal: bool = False, env: dict[str, str] | None = None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+    """Run kmirror with standard output (and, if asked, standard input) on a pseudo-terminal: (exit code, terminal output, stderr)."""
+    main, child = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("KMIRROR_CONFIG", "GITHUB_ACTIONS", "NO_COLOR")}
+    environment.update({"TERM": "xterm", **(env or {})})
+    process = subprocess.Popen([KMIRROR, *args], stdin=child if stdin_terminal else subprocess.PIPE, stdout=child, stderr=subprocess.PIPE, cwd=cwd, env=environment)
+    os.close(child)
+    if stdin_terminal:
+        os.write(main, stdin + b"\x04")  # Ctrl-D ends the input, as a user would
+    else:
+        assert process.stdin is not None
+        process.stdin.close()
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main)
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    return process.wait(timeout=60), output, stderr
+
+
+def test_colour_on_a_terminal_only(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "pod.yaml").write_text("image: nginx:1\n")
+    code, shown, _ = on_terminal(["rewrite", "--diff", "pod.yaml"], tmp_path)
+    assert code == 0 and b"\033[32m+image: hub.example.com/library/nginx:1\033[0m" in shown and b"\033[31m-image: nginx:1\033[0m" in shown
+    code, shown, _ = on_terminal(["check", "pod.yaml"], tmp_path)
+    assert code == 1 and b"\033[1mpod.yaml:1:8:\033[0m \033[31mKM001\033[0m nginx:1" in shown
+    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}):
+        assert b"\033[" not in on_terminal(["check", "pod.yaml"], tmp_path, env=env)[1]
+    piped = run("rewrite", "--diff", "pod.yaml", cwd=tmp_path)
+    assert b"\033[" not in piped.stdout and piped.stdout.startswith(b"--- a/pod.yaml")
+
+
+def test_the_bare_filter_says_it_reads_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    code, shown, stderr = on_terminal([], tmp_path, stdin_terminal=True, stdin=b"image: nginx:1\n")
+    assert code == 0 and b"image: hub.example.com/library/nginx:1" in shown
+    assert stderr == b"kmirror: reading a YAML stream from standard input (end it with Ctrl-D; 'kmirror --help' lists the commands)\n"
+    assert run(cwd=tmp_path, stdin=b"image: nginx:1\n").stderr == b""  # not when piped
+
+
+def test_shell_completion(tmp_path: Path) -> None:
+    script = subprocess.run(["bash", "-c", f"{KMIRROR} --show-completion; true"], capture_output=True, timeout=60, cwd=tmp_path)
+    assert b"complete -o default -F _kmirror_completion kmirror" in script.stdout, script.stderr
+    # What the installed script asks kmirror for when the user presses Tab.
+    asked = run(cwd=tmp_path, env={"_KMIRROR_COMPLETE": "complete_bash", "COMP_WORDS": "kmirror check --ex", "COMP_CWORD": "2"})
+    assert asked.stdout.split() == [b"--exit-zero", b"--exclude"]
+    commands = run(cwd=tmp_path, env={"_KMIRROR_COMPLETE": "complete_bash", "COMP_WORDS": "kmirror ch", "COMP_CWORD": "1"})
+    assert commands.stdout.split() == [b"check", b"chart"]
+
+
+def test_help_reads_as_written(tmp_path: Path) -> None:
+    for command in ("rewrite", "check", "images", "explain", "verify", "sync", "helm", "chart", "kustomize", "init", "runtime-config", "presets", "install-kustomize-plugin"):
+        shown = run(command, "--help", cwd=tmp_path, env={"COLUMNS": "80"}).stdout.decode()
+        assert "{" not in shown.split("\n\n")[0] and "<list[" not in shown and "<str>" not in shown, shown
+        example = [line for line in shown.splitlines() if line.strip().startswith("Example: kmirror")]
+        assert len(example) == 1, shown  # one line: never wrapped mid-command
+    assert "Usage: kmirror check [OPTIONS] PATH..." in run("check", "--help", cwd=tmp_path).stdout.decode()
+
+
+def test_counts_read_as_english(tmp_path: Path) -> None:
+    (tmp_path / ".kmirror.yaml").write_text(RULES)
+    (tmp_path / "pod.yaml").write_text("image: nginx:1\n")
+    assert run("check", "pod.yaml", cwd=tmp_path).stdout.endswith(b"1 problem in 1 file (1 file checked)\n")
+    assert run("rewrite", "-w", "pod.yaml", cwd=tmp_path).stderr == b"rewrote 1 file\n"
+    written = run("runtime-config", "-f", "containerd-hosts", "--output-dir", "certs.d", cwd=tmp_path)
+    assert written.stderr == b"wrote 1 file under certs.d\n"
