@@ -1,4 +1,4 @@
-"""The command line: options to settings, one call into the pipeline, output, exit code.
+"""The command line: typer's options, each command calling its module in `rewriter.commands`.
 
 Exit codes: 0 clean; 1 findings (or `--check` would change files); 2 bad usage,
 configuration, input or render; 3 internal error; 130 interrupted.
@@ -6,30 +6,16 @@ configuration, input or render; 3 internal error; 130 interrupted.
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
-from rewriter import console, paint
-from rewriter.batch import process_files
-from rewriter.config import Config, load_preset, preset_names
-from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from rewriter.errors import KmirrorError, seconds
-from rewriter.files import STDIN, Replacement, anchored, check_writable, expand, write_atomic
-from rewriter.findings import Finding
-from rewriter.pipeline import Outcome, process
-from rewriter.plan import Image
-from rewriter.reference import ReferenceError, parse
-from rewriter.rules import Decision, RuleError, make_rule
+from rewriter import console
+from rewriter.console import EXIT_OK, EXIT_USAGE
 
 
 app = typer.Typer(
@@ -52,23 +38,28 @@ StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, noth
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
 OutputFileOption = Annotated[Optional[str], typer.Option("--output-file", help="Write the report to FILE instead of standard output.", metavar="FILE")]
 ExcludeOption = Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob, from the working folder (repeatable; adds to the rules file's exclude:).", metavar="GLOB")]
-
-
-def _settings(config: str | None, preset: str | None, exclude: list[str] | None) -> Config:
-    """The rules, with the --exclude globs added to the rules file's."""
-    settings = console.settings(config, preset)
-    return settings._replace(exclude=settings.exclude + anchored(Path.cwd(), tuple(exclude or ())))
-
-
-def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
-    return list(_outcomes(paths, settings))
-
-
-def _outcomes(paths: Sequence[str], settings: Config) -> Iterator[Outcome]:
-    files, notes = expand(list(paths), settings.exclude)
-    for note in notes:
-        console.err(f"kmirror: note: {note}")
-    return process_files(files, settings)
+AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
+UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: the Docker config file); needs --password-stdin.", metavar="NAME")]
+PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
+PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to the registries (local test registries).")]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS without verifying certificates.")]
+ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/name, or oci:// or https URL.", metavar="CHART")]
+ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
+ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
+HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
+DEFAULT_TIMEOUT = 300
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", help=f"Kill a helm or kustomize run, and every process it started, after this many seconds, and exit 2 (default: {DEFAULT_TIMEOUT}).", metavar="SECONDS", show_default=False),
+]
+HelmArgsArgument = Annotated[Optional[list[str]], typer.Argument(help="More arguments for helm template, after --.", metavar="[-- HELM-ARGS...]")]
+ValuesOption = Annotated[Optional[list[str]], typer.Option("--values", help="Values file (repeatable; helm's -f: kmirror's -f is --format).", metavar="FILE")]
+ShortFOption = Annotated[Optional[list[str]], typer.Option("-f", hidden=True)]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")]
+SetStringOption = Annotated[Optional[list[str]], typer.Option("--set-string", help="Set a STRING value (repeatable).", metavar="K=V")]
+SetFileOption = Annotated[Optional[list[str]], typer.Option("--set-file", help="Set a value from a file's content (repeatable).", metavar="K=PATH")]
+KubeVersionOption = Annotated[Optional[str], typer.Option("--kube-version", help="Kubernetes version for Capabilities.KubeVersion.", metavar="V")]
+ApiVersionsOption = Annotated[Optional[list[str]], typer.Option("--api-versions", help="Kubernetes API versions for Capabilities.APIVersions (repeatable).", metavar="GROUP/V")]
 
 
 @app.callback(invoke_without_command=True)
@@ -104,54 +95,9 @@ def rewrite_command(
     \b
     Example: kmirror rewrite -w deploy/
     """
-    settings = _settings(config, preset, exclude)
-    if not write or check:
-        raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
-    with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
-        outcomes = []
-        for outcome in _outcomes(paths, settings):
-            outcomes.append(outcome)
-            if outcome.changed and outcome.source.name != STDIN:
-                replacement.stage(outcome.source.name, outcome.output)
-        raise typer.Exit(_rewrite(outcomes, replacement, check=False, diff=diff, strict=strict))
+    from rewriter.commands import rewrite
 
-
-def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bool, diff: bool, strict: bool) -> int:
-    """Print, diff, check or (with a Replacement of the changed files) write the outcomes; the exit code."""
-    if replacement is None and not (check or diff):
-        return console.emit_rewritten(outcomes, strict)
-    if strict and console.strict_refusal(outcomes, "no file changed"):
-        return EXIT_FINDINGS
-    console.report_problems(outcomes)
-    changed = [o for o in outcomes if o.changed]
-    if diff:
-        console.write(_painted("".join(_diff(o) for o in changed), paint.diff))
-    if check:
-        for outcome in changed:
-            console.err(f"would rewrite {outcome.source.name}")
-        console.err(f"{console.count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
-        return EXIT_FINDINGS if changed else EXIT_OK
-    if replacement is not None:
-        stdin = [o for o in changed if o.source.name == STDIN]
-        if stdin:
-            raise KmirrorError("cannot write: -: standard input cannot be rewritten in place (drop -w)")
-        for outcome in changed:
-            check_writable(outcome.source.name)
-        replacement.commit()
-        console.err(f"rewrote {console.count(len(changed), 'file')}")
-    return EXIT_OK
-
-
-def _painted(text: str, colour: Callable[[str], str]) -> str:
-    """`text` coloured by `colour` when standard output is a terminal that wants colour."""
-    return colour(text) if paint.wanted(sys.stdout) else text
-
-
-def _diff(outcome: Outcome) -> str:
-    name = outcome.source.name
-    before = outcome.source.render(outcome.source.data).decode("utf-8").splitlines(keepends=True)
-    after = outcome.output.decode("utf-8").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
+    raise typer.Exit(rewrite.run(paths, write, check, diff, strict, exclude, config, preset))
 
 
 @app.command("check")
@@ -171,40 +117,9 @@ def check_command(
     \b
     Example: kmirror check --format sarif deploy/ > kmirror.sarif
     """
-    from rewriter.files import repository_root
-    from rewriter.report import FORMATS, ROOTED, render
+    from rewriter.commands import check
 
-    chosen = format or _default_format()
-    if chosen not in FORMATS:
-        raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
-    settings = _with_allow(_settings(config, preset, exclude), allow or [])
-    allowed = _load_allowlist(allowlist)
-    outcomes = _run(paths, settings)
-    findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    root = repository_root(Path.cwd()) if chosen in ROOTED else None
-    text = render(findings, chosen, len(outcomes), root)
-    _report(_painted(text, paint.findings) if chosen == "text" and output_file is None else text, output_file)
-    raise typer.Exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_OK)
-
-
-def _report(text: str, output_file: str | None) -> None:
-    """The report to standard output, or to `output_file` (written whole, replaced atomically)."""
-    if output_file is None:
-        console.write(text)
-    else:
-        _save(output_file, text)
-
-
-def _default_format() -> str:
-    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-
-
-def _with_allow(settings: Config, patterns: list[str]) -> Config:
-    try:
-        extra = tuple(make_rule(p, None) for p in patterns)
-    except RuleError as exc:
-        raise KmirrorError(f"invalid option: --allow: {exc}") from None
-    return settings._replace(rules=settings.rules.allowing(extra))
+    raise typer.Exit(check.run(paths, format, allow, allowlist, output_file, exit_zero, exclude, config, preset))
 
 
 @app.command("images")
@@ -221,39 +136,9 @@ def images_command(
     \b
     Example: kmirror images --format json deploy/
     """
-    from rewriter import inventory
+    from rewriter.commands import images
 
-    formats = ("text", "json", *inventory.FORMATS, "kustomize")
-    if format not in formats:
-        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
-    outcomes = _run(paths, _settings(config, preset, exclude))
-    rows = [_image_row(o, image) for o in outcomes for image in o.images]
-    if format == "kustomize":
-        text = _kustomize_images(outcomes)
-    elif format in inventory.FORMATS:
-        text = inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format)
-    elif format == "json":
-        text = json.dumps(rows, indent=2) + "\n"
-    else:
-        text = "".join(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}\n" for r in rows)
-    _report(text, output_file)
-    raise typer.Exit(EXIT_OK)
-
-
-def _image_row(outcome: Outcome, image: Image) -> dict[str, object]:
-    decision = image.decision
-    return {
-        "file": outcome.source.name,
-        "document": image.location.document,
-        "path": image.location.path,
-        "line": image.line,
-        "column": image.column,
-        "ref": image.location.text,
-        "normalized": image.ref.normalized,
-        "registry": image.ref.registry,
-        "mirrored": str(decision.mirrored) if decision.mirrored is not None else None,
-        "blocked": decision.blocked,
-    }
+    raise typer.Exit(images.run(paths, format, output_file, exclude, config, preset))
 
 
 @app.command("explain")
@@ -268,59 +153,9 @@ def explain_command(
     \b
     Example: kmirror explain --preset aliyun-google-containers registry.k8s.io/coredns/coredns:v1.11.1
     """
-    if format not in ("text", "json"):
-        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
-    settings = console.settings(config, preset)
-    rows = [_explain(text, settings) for text in refs]
-    if format == "json":
-        console.write(json.dumps(rows, indent=2) + "\n")
-    else:
-        console.write("".join(_explain_text(row) for row in rows))
-    raise typer.Exit(EXIT_OK)
+    from rewriter.commands import explain
 
-
-def _explain(text: str, settings: Config) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "mirrored", "rule", "blocked"))
-    row.update(input=text, valid=False, blocked=False)
-    try:
-        ref = parse(text)
-        decision = settings.rules.decide(ref)
-    except ReferenceError as exc:
-        row["error"] = str(exc)
-        return row
-    row.update(
-        valid=True,
-        registry=ref.registry,
-        repository=ref.repository,
-        tag=ref.tag,
-        digest=ref.digest,
-        normalized=ref.normalized,
-        mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
-        rule=_rule_text(decision),
-        blocked=decision.blocked,
-    )
-    return row
-
-
-def _rule_text(decision: Decision) -> str | None:
-    if decision.rule is None:
-        return None
-    done = decision.mirrored is None and decision.rule.to is not None  # the reference is this rule's result already
-    return decision.rule.describe() + (" (already its result: left alone)" if done else "")
-
-
-def _explain_text(row: dict[str, object]) -> str:
-    if not row["valid"]:
-        return f"{row['input']}\n  invalid: {row['error']}\n"
-    lines = [
-        f"{row['input']}",
-        f"  normalized: {row['normalized']}",
-        f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
-        f"  rule:       {row['rule'] or '(none)'}",
-        f"  mirrored:   {row['mirrored'] or '(unchanged)'}",
-        f"  blocked:    {'yes' if row['blocked'] else 'no'}",
-    ]
-    return "\n".join(lines) + "\n"
+    raise typer.Exit(explain.run(refs, format, config, preset))
 
 
 @app.command("presets")
@@ -332,105 +167,9 @@ def presets_command(
     \b
     Example: kmirror presets --all
     """
-    lines = []
-    for name in preset_names():
-        preset = load_preset(name)
-        if preset.status == "dead" and not all:
-            continue
-        lines.append(f"{name:26} {preset.status:8} {preset.status_date}  {preset.scheme}: {preset.description}\n")
-    console.write("".join(lines))
-    raise typer.Exit(EXIT_OK)
+    from rewriter.commands import presets
 
-
-# verify, sync, and the allow-list of check (issue 8). Registry and skopeo code is imported
-# when these commands run, so that the command line starts fast.
-from collections import Counter  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from rewriter.allowlist import AllowList
-    from rewriter.helm import Render
-    from rewriter.inventory import Pair
-    from rewriter.registry import Answer, Credentials
-    from rewriter.registry import Options as RegistryOptions
-
-AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
-UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: the Docker config file); needs --password-stdin.", metavar="NAME")]
-PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
-PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to the registries (local test registries).")]
-InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS without verifying certificates.")]
-
-
-def _load_allowlist(path: str | None) -> AllowList | None:
-    from rewriter.allowlist import load_allowlist
-
-    return load_allowlist(path) if path is not None else None
-
-
-def _check_findings(outcome: Outcome, allowed: AllowList | None) -> list[Finding]:
-    found = outcome.findings(after_rewrite=False)
-    if allowed is None:
-        return found
-    from rewriter.allowlist import findings
-
-    return sorted([*found, *findings(outcome.source, outcome.images, allowed)], key=lambda f: (f.line, f.column, f.code))
-
-
-def _password(paths: Sequence[str], username: str | None, password_stdin: bool) -> Credentials | None:
-    """The credentials given on the command line, the password read from standard input."""
-    from rewriter.registry import Credentials
-
-    if username is None and not password_stdin:
-        return None
-    if username is None or not password_stdin:
-        raise KmirrorError("invalid option: --username: give both --username and --password-stdin (a password is never an argument)")
-    if STDIN in paths:
-        raise KmirrorError("invalid option: --password-stdin: standard input cannot hold both the password and the YAML (name files)")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise KmirrorError("invalid option: --password-stdin: standard input held no password")
-    return Credentials(username, password)
-
-
-def _registry_options(pairs: list[Pair], login: Credentials | None, plain_http: bool, insecure: bool) -> RegistryOptions:
-    from rewriter.registry import Options, docker_config_lookup, docker_config_path, login as with_login
-
-    lookup = docker_config_lookup(docker_config_path())
-    if login is not None:
-        hosts = sorted({p.mirror.registry for p in pairs})
-        if len(hosts) > 1:
-            raise KmirrorError(f"invalid option: --username: the mirrored images are on {len(hosts)} registries ({', '.join(hosts)}); log in to each in the Docker config file instead")
-        lookup = with_login(hosts[0], login, lookup) if hosts else lookup
-    return Options(plain_http=plain_http, insecure=insecure, credentials=lookup)
-
-
-def _pairs(outcomes: list[Outcome]) -> list[Pair]:
-    from rewriter.inventory import unique_pairs
-
-    return unique_pairs(image for o in outcomes for image in o.images)
-
-
-def _progress(label: str) -> Callable[[int, int], None]:
-    """A progress bar on standard error when it is a terminal; otherwise nothing."""
-    if not sys.stderr.isatty():
-        return lambda n, total: None
-
-    def show(n: int, total: int) -> None:
-        filled = 30 * n // max(total, 1)
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {n}/{total}")
-        if n >= total:
-            sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-
-    return show
-
-
-def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str) -> dict[str, Answer]:
-    """What the mirror registries say about each pair's mirror reference, keyed by it."""
-    from rewriter.registry import check
-
-    wanted = list({str(p.mirror): p.mirror for p in pairs}.values())
-    return {str(a.ref): a for a in check(wanted, options, _progress(label))}
+    raise typer.Exit(presets.run(all))
 
 
 @app.command("verify")
@@ -450,36 +189,9 @@ def verify_command(
     \b
     Example: kmirror verify deploy/
     """
-    login = _password(paths, username, password_stdin)
-    allowed = _load_allowlist(allowlist)
-    pairs = _pairs(_run(paths, _settings(config, preset, exclude)))
-    refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
-    asked = [p for p in pairs if p not in refused]
-    answers = _mirror_answers(asked, _registry_options(asked, login, plain_http, insecure), "kmirror: verify")
-    raise typer.Exit(_write_verify(pairs, refused, answers))
+    from rewriter.commands import verify
 
-
-def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Answer]) -> int:
-    from rewriter.registry import PRESENT
-
-    lines = []
-    counts: Counter[str] = Counter()
-    for pair in pairs:
-        if pair in refused:
-            state, detail = "not allowed", "not on the mirror's allow-list"
-        else:
-            answer = answers[str(pair.mirror)]
-            state, detail = answer.state, answer.detail
-        counts[state] += 1
-        if state != PRESENT:
-            lines.append(f"{pair.mirror}: {state}{': ' + detail if detail else ''} (source {pair.source})\n")
-    if not pairs:
-        lines.append("no rewritten images to verify\n")
-    else:
-        tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
-        lines.append(f"{console.count(len(pairs), 'mirrored image')}: {tally}\n")
-    console.write("".join(lines))
-    return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
+    raise typer.Exit(verify.run(paths, allowlist, username, password_stdin, plain_http, insecure, exclude, config, preset))
 
 
 @app.command("sync")
@@ -499,88 +211,9 @@ def sync_command(
     \b
     Example: kmirror sync --dry-run deploy/
     """
-    from rewriter.registry import PRESENT
-    from rewriter.sync import copy, find_skopeo
+    from rewriter.commands import sync
 
-    login = _password(paths, username, password_stdin)
-    pairs = _pairs(_run(paths, _settings(config, preset, exclude)))
-    options = _registry_options(pairs, login, plain_http, insecure)
-    skopeo = find_skopeo() if not dry_run else ""
-    answers = _mirror_answers(pairs, options, "kmirror: sync: checking")
-    todo = [p for p in pairs if answers[str(p.mirror)].state != PRESENT]
-    lines = [f"present: {p.push}\n" for p in pairs if p not in todo]
-    failed = 0
-    for n, pair in enumerate(todo, 1):
-        if dry_run:
-            lines.append(f"would copy: {pair.pull} -> {pair.push}\n")
-            continue
-        console.err(f"kmirror: copying [{n}/{len(todo)}] {pair.pull} -> {pair.push}")
-        done = copy(skopeo, pair, options)
-        if not done.ok:
-            failed += 1
-            detail = "".join(f"    {line}\n" for line in done.stderr.strip().splitlines())
-            console.err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
-        lines.append(f"{'copied' if done.ok else 'failed'}: {pair.pull} -> {pair.push}\n")
-    verb = "to copy" if dry_run else "copied"
-    lines.append(f"{console.count(len(pairs), 'mirrored image')}: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
-    console.write("".join(lines))
-    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
-
-
-ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/name, or oci:// or https URL.", metavar="CHART")]
-ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
-ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
-HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
-DEFAULT_TIMEOUT = 300
-TimeoutOption = Annotated[
-    float,
-    typer.Option("--timeout", help=f"Kill a helm or kustomize run, and every process it started, after this many seconds, and exit 2 (default: {DEFAULT_TIMEOUT}).", metavar="SECONDS", show_default=False),
-]
-
-
-HelmArgsArgument = Annotated[Optional[list[str]], typer.Argument(help="More arguments for helm template, after --.", metavar="[-- HELM-ARGS...]")]
-ValuesOption = Annotated[Optional[list[str]], typer.Option("--values", help="Values file (repeatable; helm's -f: kmirror's -f is --format).", metavar="FILE")]
-ShortFOption = Annotated[Optional[list[str]], typer.Option("-f", hidden=True)]
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")]
-SetStringOption = Annotated[Optional[list[str]], typer.Option("--set-string", help="Set a STRING value (repeatable).", metavar="K=V")]
-SetFileOption = Annotated[Optional[list[str]], typer.Option("--set-file", help="Set a value from a file's content (repeatable).", metavar="K=PATH")]
-KubeVersionOption = Annotated[Optional[str], typer.Option("--kube-version", help="Kubernetes version for Capabilities.KubeVersion.", metavar="V")]
-ApiVersionsOption = Annotated[Optional[list[str]], typer.Option("--api-versions", help="Kubernetes API versions for Capabilities.APIVersions (repeatable).", metavar="GROUP/V")]
-
-
-def _render_options(
-    values: list[str] | None,
-    short_f: list[str] | None,
-    sets: list[str] | None,
-    set_strings: list[str] | None,
-    set_files: list[str] | None,
-    kube_version: str | None,
-    api_versions: list[str] | None,
-    extra: list[str] | None,
-    **more: Any,
-) -> Render:
-    """What `helm template` is asked for; -f is refused with the way to say it."""
-    from rewriter.helm import Render
-
-    if short_f:
-        raise KmirrorError(f"invalid option: -f: in kmirror, -f means --format; give values files as --values {short_f[0]}, or pass helm's own options after --: -- -f {short_f[0]}")
-    return Render(
-        values=tuple(values or ()),
-        sets=tuple(sets or ()),
-        set_strings=tuple(set_strings or ()),
-        set_files=tuple(set_files or ()),
-        kube_version=kube_version,
-        api_versions=tuple(api_versions or ()),
-        extra=tuple(extra or ()),
-        **more,
-    )
-
-
-def _timeout(value: float) -> float:
-    """`--timeout`, checked: a finite number of seconds above 0."""
-    if not (math.isfinite(value) and value > 0):
-        raise KmirrorError(f"invalid option: --timeout: {seconds(value)}: give a number of seconds greater than 0")
-    return value
+    raise typer.Exit(sync.run(paths, dry_run, username, password_stdin, plain_http, insecure, exclude, config, preset))
 
 
 @app.command("helm")
@@ -612,13 +245,14 @@ def helm_command(
     \b
     Example: kmirror helm ./chart --release web --values prod.yaml | kubectl apply -f -
     """
-    from rewriter.helm import ChartRef, template
+    from rewriter.commands import helm as command
 
-    render = _render_options(values, short_f, sets, set_strings, set_files, kube_version, api_versions, extra, release=release, namespace=namespace, include_crds=include_crds)
-    limit = _timeout(timeout)
-    settings = console.settings(config, preset)
-    rendered = template(helm, ChartRef(chart, version, repo), render, limit)
-    raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
+    raise typer.Exit(
+        command.run(
+            chart, extra, release, namespace, values, short_f, sets, set_strings, set_files, kube_version, api_versions,
+            version, repo, include_crds, helm, timeout, strict, config, preset,
+        )
+    )
 
 
 @app.command("chart")
@@ -649,44 +283,14 @@ def chart_command(
     \b
     Example: kmirror chart ./chart -o mirror-values.yaml && helm install web ./chart -f mirror-values.yaml
     """
-    from rewriter.chart import mirror_chart
-    from rewriter.helm import ChartRef
+    from rewriter.commands import chart as command
 
-    if output is not None and write:
-        raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
-    render = _render_options(values, short_f, sets, set_strings, set_files, kube_version, api_versions, extra)
-    limit = _timeout(timeout)
-    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, timeout=limit, given=render)
-    if write:
-        for file in result.rewritten:
-            check_writable(str(file.path))
-        for file, text in result.rewritten.items():
-            write_atomic(str(file.path), text)
-        console.err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({console.count(len(result.changes), 'value')} changed)")
-    elif output is not None:
-        _save(output, result.override)
-        console.err(f"wrote {output} ({console.count(len(result.changes), 'value')})")
-    else:
-        console.write(result.override)
-    for left in result.leftovers:
-        console.err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
-    if result.leftovers:
-        console.err(f"kmirror: {len(result.leftovers)} of {console.count(result.rendered, 'rendered image')} cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
-        raise typer.Exit(EXIT_FINDINGS)
-    console.err(f"verified: all {result.rendered} rendered images are mirrored" if result.rendered != 1 else "verified: the 1 rendered image is mirrored")
-    raise typer.Exit(EXIT_OK)
-
-
-def _save(name: str, text: str) -> None:
-    if Path(name).exists():
-        check_writable(name)
-        write_atomic(name, text)
-        return
-    try:
-        with open(name, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-    except OSError as exc:
-        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    raise typer.Exit(
+        command.run(
+            chart, extra, output, write, values, short_f, sets, set_strings, set_files, kube_version, api_versions,
+            version, repo, helm, timeout, config, preset,
+        )
+    )
 
 
 @app.command("kustomize")
@@ -705,14 +309,9 @@ def kustomize_command(
     \b
     Example: kmirror kustomize overlays/prod -- --load-restrictor LoadRestrictionsNone | kubectl apply -f -
     """
-    from rewriter.kustomize import build_command, run_build
+    from rewriter.commands import kustomize as command
 
-    limit = _timeout(timeout)
-    settings = console.settings(config, preset)
-    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limit)
-    if rendered.warnings:
-        sys.stderr.write(rendered.warnings)
-    raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
+    raise typer.Exit(command.run(directory, extra, enable_helm, kustomize, timeout, strict, config, preset))
 
 
 @app.command("install-kustomize-plugin")
@@ -725,23 +324,9 @@ def install_kustomize_plugin_command() -> None:
     \b
     Example: kmirror install-kustomize-plugin && kubectl kustomize --enable-alpha-plugins overlays/prod
     """
-    from rewriter.plugin import install, plugin_root
+    from rewriter.commands import install_kustomize_plugin
 
-    target = install(plugin_root(os.environ), sys.executable)
-    console.err(f"installed {target}")
-    raise typer.Exit(EXIT_OK)
-
-
-def _kustomize_images(outcomes: list[Outcome]) -> str:
-    from rewriter.kustomize import Placed, images_list
-
-    listed = images_list(Placed(o.source.name, image) for o in outcomes for image in o.images)
-    for left in listed.unreached:
-        console.err(
-            f"kmirror: note: {left.where()}: {left.image.location.text} ({left.image.location.resource} {left.image.location.path}) "
-            "is not in containers/initContainers: kustomize's images transformer leaves it unchanged"
-        )
-    return listed.to_yaml()
+    raise typer.Exit(install_kustomize_plugin.run())
 
 
 @app.command("init")
@@ -755,23 +340,9 @@ def init_command(
     \b
     Example: kmirror init --registry harbor.example.com
     """
-    from rewriter.config import CONFIG_NAME, parse_config
-    from rewriter.init import starter
+    from rewriter.commands import init
 
-    text = starter(preset, registry)
-    notices = parse_config(text, CONFIG_NAME).notices  # what kmirror will say when it loads the file
-    target = Path.cwd() / CONFIG_NAME
-    try:
-        with open(target, "w" if force else "x", encoding="utf-8", newline="") as out:
-            out.write(text)
-    except FileExistsError:
-        raise KmirrorError(f"cannot write: {target}: it exists already (--force replaces it)") from None
-    except OSError as exc:
-        raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
-    for notice in notices:
-        console.err(f"kmirror: {notice}")
-    console.err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(init.run(preset, registry, force))
 
 
 @app.command("runtime-config")
@@ -786,30 +357,9 @@ def runtime_config_command(
     \b
     Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
     """
-    from rewriter.runtime import MULTI_FILE, runtime_config
+    from rewriter.commands import runtime_config
 
-    if output_dir is None and format in MULTI_FILE:
-        raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
-    result = runtime_config(console.settings(config, preset), format)
-    for warning in result.warnings:
-        console.err(f"kmirror: warning: {warning}")
-    if output_dir is None:
-        console.write("".join(result.files.values()))
-    else:
-        _write_tree(Path(output_dir), result.files)
-        console.err(f"wrote {console.count(len(result.files), 'file')} under {output_dir}")
-    raise typer.Exit(EXIT_OK)
-
-
-def _write_tree(folder: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        target = folder / relative
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch(mode=0o644, exist_ok=True)  # write_atomic replaces an existing file only
-        except OSError as exc:
-            raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
-        write_atomic(str(target), text)
+    raise typer.Exit(runtime_config.run(format, output_dir, config, preset))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
