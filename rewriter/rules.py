@@ -194,14 +194,16 @@ def _results(to: str) -> re.Pattern[str]:
         except ReferenceError:  # `to` with a tag: an exact image's target
             pass
         return re.compile("|".join(alternatives))
-    markers = iter(range(len(names)))
-    sample = _PLACEHOLDER_RE.sub(lambda m: _MARKER.format(next(markers)) + (".invalid" if m.group(1) == "registry" else ""), to)
+    markers = [_MARKER.format(i) + (".invalid" if name == "registry" else "") for i, name in enumerate(names)]  # a registry is a host
+    values = iter(markers)
+    sample = _PLACEHOLDER_RE.sub(lambda _: next(values), to)
     pattern = re.escape(_name(sample))
-    for i, placeholder in enumerate(names):
-        marker = re.escape(_MARKER.format(i) + (".invalid" if placeholder == "registry" else ""))
-        pattern = pattern.replace(marker, _SPANS[placeholder], 1)
-    # A one-component Docker Hub result gains `library/` only when it is one component.
-    return re.compile(pattern.replace(re.escape("docker.io/library/"), re.escape("docker.io/") + "(?:library/)?", 1) if not sample.startswith(("docker.io/library/", "library/")) else pattern)
+    for marker, name in zip(markers, names):
+        pattern = pattern.replace(re.escape(marker), _SPANS[name], 1)
+    if pattern.startswith(re.escape("docker.io/library/")) and not sample.startswith(("docker.io/library/", "library/")):
+        # Normalising added `library/` to the one-component sample; a value with a `/` gets none.
+        pattern = re.escape("docker.io/") + "(?:library/)?" + pattern[len(re.escape("docker.io/library/")) :]
+    return re.compile(pattern)
 
 
 def _name(text: str) -> str:
