@@ -16,6 +16,7 @@ registry an image really uses is read from a render of the chart (`choose_regist
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 import tarfile
@@ -437,12 +438,14 @@ class ChartResult:
     leftovers: tuple[Leftover, ...]
 
 
-def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, limits: Limits) -> ChartResult:
+def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, limits: Limits, given: Render = Render()) -> ChartResult:
     """Mirror the image values of `chart`, then render it with them and list what is left.
 
     Reads a local chart folder as it is and pulls anything else (`helm pull`). Nothing is
-    written: with `in_place` the result holds the new texts of the values files. Each helm
-    run is bounded by `limits`.
+    written: with `in_place` the result holds the new texts of the values files. Both
+    renders use the `given` values and options, the override last among the values files
+    (so what is left is judged as the user will install it). Each helm run is bounded by
+    `limits`.
     """
     local = Path(chart.chart)
     if in_place and not (local.is_dir() and chart.repo is None):
@@ -450,7 +453,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, lim
     with tempfile.TemporaryDirectory(prefix="kmirror-chart.") as scratch:
         folder = _chart_folder(helm, chart, Path(scratch), limits)
         files = read_chart(folder)
-        before = _render(helm, folder, (), config, limits)
+        before = _render(helm, folder, given, (), config, limits)
         merged = merge(files)
         images = find_images(merged, rendered_names(i.ref for i in before.images))
         changes = plan_changes(images, merged, config.rules)
@@ -459,7 +462,7 @@ def mirror_chart(helm: str, chart: ChartRef, config: Config, in_place: bool, lim
         override = override_text(changes, header)
         values = Path(scratch) / "kmirror-values.yaml"
         values.write_text(override, encoding="utf-8")
-        after = _render(helm, folder, (str(values),), config, limits)
+        after = _render(helm, folder, given, (str(values),), config, limits)
     sources = _sources(after.source.data)
     leftovers = tuple(
         Leftover(_template(sources, image.location.start), image.location.text, str(image.decision.mirrored) if image.decision.mirrored else None)
@@ -487,8 +490,9 @@ def _chart_folder(helm: str, chart: ChartRef, scratch: Path, limits: Limits) -> 
     return folders[0].parent
 
 
-def _render(helm: str, folder: Path, values: tuple[str, ...], config: Config, limits: Limits) -> Outcome:
-    rendered = template(helm, ChartRef(str(folder)), Render(values=values, include_crds=True), limits)
+def _render(helm: str, folder: Path, given: Render, values: tuple[str, ...], config: Config, limits: Limits) -> Outcome:
+    render = dataclasses.replace(given, values=given.values + values, include_crds=True)
+    rendered = template(helm, ChartRef(str(folder)), render, limits)
     return process(rendered, f"{folder} (rendered)", config)
 
 

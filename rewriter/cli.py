@@ -1,4 +1,4 @@
-"""The command line: options to settings, one call into the pipeline, output, exit code.
+"""The command line: typer's options, each command calling its module in `rewriter.commands`.
 
 Exit codes: 0 clean; 1 findings (or `--check` would change files); 2 bad usage,
 configuration, input or render; 3 internal error; 130 interrupted.
@@ -6,34 +6,21 @@ configuration, input or render; 3 internal error; 130 interrupted.
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
-import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Sequence
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
 from rewriter import console
-from rewriter.batch import process_files
-from rewriter.child import DEFAULT_MAX_OUTPUT, Limits
-from rewriter.config import Config, load_preset, preset_names
-from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from rewriter.errors import KmirrorError, printable, seconds
-from rewriter.files import STDIN, Replacement, check_writable, expand, write_atomic
-from rewriter.findings import Finding
-from rewriter.pipeline import Outcome, process
-from rewriter.plan import Image
-from rewriter.reference import ReferenceError, parse
-from rewriter.rules import RuleError, make_rule
+from rewriter.child import DEFAULT_MAX_OUTPUT
+from rewriter.console import EXIT_OK, EXIT_USAGE
 
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -42,27 +29,44 @@ app = typer.Typer(
         "Rewrite every container image reference in Kubernetes YAML to your mirror.\n\n"
         "Without a command, kmirror is a filter: it reads a YAML stream on standard input "
         "and writes it rewritten to standard output.\n\n"
-        "Example: helm template my-release chart/ | kmirror | kubectl apply -f -"
+        "\b\nExample: helm template my-release chart/ | kmirror | kubectl apply -f -"
     ),
 )
 
 ConfigOption = Annotated[Optional[str], typer.Option("--config", "-c", help="Rules file (default: $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the daocloud preset).", metavar="FILE")]
-PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset (overrides the rules file's).", metavar="NAME")]
+PresetOption = Annotated[Optional[str], typer.Option("--preset", help="Use this built-in preset alone; with --config FILE, in place of the file's preset.", metavar="NAME")]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 1, nothing on stdout) when references to blocked registries remain after rewriting.")]
 PinOption = Annotated[bool, typer.Option("--pin", help="Pin each rewritten image to its digest (MIRROR:TAG@sha256:...), as the source registry serves it.")]
 PinFromOption = Annotated[Optional[str], typer.Option("--pin-from", help="With --pin: take digests from the source registry (default) or the mirror.", metavar="source|mirror")]
 PathsArgument = Annotated[list[str], typer.Argument(help="YAML files or folders; - for standard input.", metavar="PATH...")]
-
-
-def _run(paths: Sequence[str], settings: Config) -> list[Outcome]:
-    return list(_outcomes(paths, settings))
-
-
-def _outcomes(paths: Sequence[str], settings: Config) -> Iterator[Outcome]:
-    files, notes = expand(list(paths))
-    for note in notes:
-        console.err(f"kmirror: note: {note}")
-    return process_files(files, settings)
+OutputFileOption = Annotated[Optional[str], typer.Option("--output-file", help="Write the report to FILE instead of standard output.", metavar="FILE")]
+ExcludeOption = Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob, from the working folder (repeatable; adds to the rules file's exclude:).", metavar="GLOB")]
+AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
+UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: from auth.json or the Docker config file); needs --password-stdin.", metavar="NAME")]
+PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
+PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to every registry (overrides registries: in the rules file).")]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS to every registry without verifying certificates (overrides registries:).")]
+ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/name, or oci:// or https URL.", metavar="CHART")]
+ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
+ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
+HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
+DEFAULT_TIMEOUT = 300
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", help=f"Kill a helm or kustomize run, and every process it started, after this many seconds, and exit 2 (default: {DEFAULT_TIMEOUT}).", metavar="SECONDS", show_default=False),
+]
+MaxOutputOption = Annotated[
+    float,
+    typer.Option("--max-output", help=f"Kill a helm or kustomize run that prints more than this many megabytes, and exit 2 (default: {DEFAULT_MAX_OUTPUT}).", metavar="MB", show_default=False),
+]
+HelmArgsArgument = Annotated[Optional[list[str]], typer.Argument(help="More arguments for helm template, after --.", metavar="[-- HELM-ARGS...]")]
+ValuesOption = Annotated[Optional[list[str]], typer.Option("--values", help="Values file (repeatable; helm's -f: kmirror's -f is --format).", metavar="FILE")]
+ShortFOption = Annotated[Optional[list[str]], typer.Option("-f", hidden=True)]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")]
+SetStringOption = Annotated[Optional[list[str]], typer.Option("--set-string", help="Set a STRING value (repeatable).", metavar="K=V")]
+SetFileOption = Annotated[Optional[list[str]], typer.Option("--set-file", help="Set a value from a file's content (repeatable).", metavar="K=PATH")]
+KubeVersionOption = Annotated[Optional[str], typer.Option("--kube-version", help="Kubernetes version for Capabilities.KubeVersion.", metavar="V")]
+ApiVersionsOption = Annotated[Optional[list[str]], typer.Option("--api-versions", help="Kubernetes API versions for Capabilities.APIVersions (repeatable).", metavar="GROUP/V")]
 
 
 @app.callback(invoke_without_command=True)
@@ -93,67 +97,18 @@ def rewrite_command(
     strict: StrictOption = False,
     pin: PinOption = False,
     pin_from: PinFromOption = None,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
     """Rewrite files: print them rewritten, or change them in place with -w.
 
+    \b
     Example: kmirror rewrite -w deploy/
     """
-    settings = console.settings(config, preset)
-    pinning = console.pin_source(pin, pin_from)
-    if not write or check:
-        raise typer.Exit(_rewrite(list(_pinned(_run(paths, settings), settings, pinning)), None, check=check, diff=diff, strict=strict))
-    with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
-        outcomes = []
-        for outcome in _pinned(_outcomes(paths, settings), settings, pinning):
-            outcomes.append(outcome)
-            if outcome.changed and outcome.source.name != STDIN:
-                replacement.stage(outcome.source.name, outcome.output)
-        raise typer.Exit(_rewrite(outcomes, replacement, check=False, diff=diff, strict=strict))
+    from rewriter.commands import rewrite
 
-
-def _pinned(outcomes: Iterable[Outcome], settings: Config, pin: str | None) -> Iterable[Outcome]:
-    """`outcomes` as they come, or, with `--pin`, all of them pinned once every digest is known."""
-    if pin is None:
-        return outcomes
-    from rewriter.access import progress
-    from rewriter.pin import pin as pinned
-
-    return pinned(list(outcomes), settings, pin, progress("kmirror: pin"))
-
-
-def _rewrite(outcomes: list[Outcome], replacement: Replacement | None, check: bool, diff: bool, strict: bool) -> int:
-    """Print, diff, check or (with a Replacement of the changed files) write the outcomes; the exit code."""
-    if replacement is None and not (check or diff):
-        return console.emit_rewritten(outcomes, strict)
-    if strict and console.strict_refusal(outcomes, "no file changed"):
-        return EXIT_FINDINGS
-    console.report_problems(outcomes)
-    changed = [o for o in outcomes if o.changed]
-    if diff:
-        console.write("".join(_diff(o) for o in changed))
-    if check:
-        for outcome in changed:
-            console.err(f"would rewrite {outcome.source.name}")
-        console.err(f"{console.count(len(changed), 'file')} would be rewritten, {len(outcomes) - len(changed)} unchanged")
-        return EXIT_FINDINGS if changed else EXIT_OK
-    if replacement is not None:
-        stdin = [o for o in changed if o.source.name == STDIN]
-        if stdin:
-            raise KmirrorError("cannot write: -: standard input cannot be rewritten in place (drop -w)")
-        for outcome in changed:
-            check_writable(outcome.source.name)
-        replacement.commit()
-        console.err(f"rewrote {console.count(len(changed), 'file')}")
-    return EXIT_OK
-
-
-def _diff(outcome: Outcome) -> str:
-    name = outcome.source.name
-    before = outcome.source.render(outcome.source.data).decode("utf-8").splitlines(keepends=True)
-    after = outcome.output.decode("utf-8").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{printable(name)}", f"b/{printable(name)}"))
+    raise typer.Exit(rewrite.run(paths, write, check, diff, strict, console.pin_source(pin, pin_from), exclude, config, preset))
 
 
 @app.command("check")
@@ -162,88 +117,39 @@ def check_command(
     format: Annotated[Optional[str], typer.Option("--format", "-f", help="text, json, sarif, github, gitlab or junit (github when GITHUB_ACTIONS=true).", metavar="FORMAT")] = None,
     allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Never report references under this registry/path prefix or this exact image (repeatable).", metavar="PATTERN")] = None,
     allowlist: AllowlistOption = None,
+    output_file: OutputFileOption = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings (errors still exit 2).")] = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
     """Fail (exit 1) when references to blocked registries remain in the files.
 
+    \b
     Example: kmirror check --format sarif deploy/ > kmirror.sarif
     """
-    from rewriter.report import FORMATS, render
+    from rewriter.commands import check
 
-    chosen = format or _default_format()
-    if chosen not in FORMATS:
-        raise KmirrorError(f"invalid option: --format: {chosen!r}: choose one of {', '.join(FORMATS)}")
-    settings = _with_allow(console.settings(config, preset), allow or [])
-    allowed = _load_allowlist(allowlist)
-    outcomes = _run(paths, settings)
-    findings = [f for o in outcomes for f in _check_findings(o, allowed)]
-    console.write(render(findings, chosen, len(outcomes), settings.origin))
-    raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
-
-
-def _default_format() -> str:
-    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-
-
-def _with_allow(settings: Config, patterns: list[str]) -> Config:
-    try:
-        extra = tuple(make_rule(p, None) for p in patterns)
-    except RuleError as exc:
-        raise KmirrorError(f"invalid option: --allow: {exc}") from None
-    return settings._replace(rules=settings.rules.allowing(extra))
+    raise typer.Exit(check.run(paths, format, allow, allowlist, output_file, exit_zero, exclude, config, preset))
 
 
 @app.command("images")
 def images_command(
     paths: PathsArgument,
     format: Annotated[str, typer.Option("--format", "-f", help="text or json (every reference found), or csv, skopeo, image-syncer or pairs (unique source -> mirror copy list), kustomize (an images: list), or lock (source -> mirror -> digest, from the source registries).", metavar="FORMAT")] = "text",
+    output_file: OutputFileOption = None,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
     """List every image reference found, with its mirror.
 
+    \b
     Example: kmirror images --format json deploy/
     """
-    from rewriter import inventory
+    from rewriter.commands import images
 
-    formats = ("text", "json", *inventory.FORMATS, "kustomize", "lock")
-    if format not in formats:
-        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of {', '.join(formats)}")
-    settings = console.settings(config, preset)
-    outcomes = _run(paths, settings)
-    if format == "kustomize":
-        raise typer.Exit(_kustomize_images(outcomes))
-    if format == "lock":
-        from rewriter.access import progress
-        from rewriter.lock import make_lock
-
-        console.write(make_lock(_pairs(outcomes), settings, progress("kmirror: lock")))
-        raise typer.Exit(EXIT_OK)
-    rows = [_image_row(o, image) for o in outcomes for image in o.images]
-    if format in inventory.FORMATS:
-        console.write(inventory.render(inventory.unique_pairs(image for o in outcomes for image in o.images), format))
-    elif format == "json":
-        console.write(json.dumps(rows, indent=2) + "\n")
-    else:
-        console.write("".join(printable(f"{r['file']}:{r['line']}:{r['column']}: {r['ref']} -> {r['mirrored'] or '(unchanged)'}") + "\n" for r in rows))
-    raise typer.Exit(EXIT_OK)
-
-
-def _image_row(outcome: Outcome, image: Image) -> dict[str, object]:
-    decision = image.decision
-    return {
-        "file": outcome.source.name,
-        "document": image.location.document,
-        "path": image.location.path,
-        "line": image.line,
-        "column": image.column,
-        "ref": image.location.text,
-        "normalized": image.ref.normalized,
-        "registry": image.ref.registry,
-        "mirrored": str(decision.mirrored) if decision.mirrored is not None else None,
-        "blocked": decision.blocked,
-    }
+    raise typer.Exit(images.run(paths, format, output_file, exclude, config, preset))
 
 
 @app.command("explain")
@@ -255,54 +161,12 @@ def explain_command(
 ) -> None:
     """Show how references parse, normalise, and which rule maps them to what.
 
+    \b
     Example: kmirror explain --preset aliyun-google-containers registry.k8s.io/coredns/coredns:v1.11.1
     """
-    if format not in ("text", "json"):
-        raise KmirrorError(f"invalid option: --format: {format!r}: choose one of text, json")
-    settings = console.settings(config, preset)
-    rows = [_explain(text, settings) for text in refs]
-    if format == "json":
-        console.write(json.dumps(rows, indent=2) + "\n")
-    else:
-        console.write("".join(_explain_text(row) for row in rows))
-    raise typer.Exit(EXIT_OK)
+    from rewriter.commands import explain
 
-
-def _explain(text: str, settings: Config) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "mirrored", "rule", "blocked"))
-    row.update(input=text, valid=False, blocked=False)
-    try:
-        ref = parse(text)
-        decision = settings.rules.decide(ref)
-    except ReferenceError as exc:
-        row["error"] = str(exc)
-        return row
-    row.update(
-        valid=True,
-        registry=ref.registry,
-        repository=ref.repository,
-        tag=ref.tag,
-        digest=ref.digest,
-        normalized=ref.normalized,
-        mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
-        rule=decision.rule.describe() if decision.rule is not None else None,
-        blocked=decision.blocked,
-    )
-    return row
-
-
-def _explain_text(row: dict[str, object]) -> str:
-    if not row["valid"]:
-        return f"{printable(str(row['input']))}\n  invalid: {printable(str(row['error']))}\n"
-    lines = [
-        printable(str(row["input"])),
-        f"  normalized: {row['normalized']}",
-        f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
-        f"  rule:       {row['rule'] or '(none)'}",
-        f"  mirrored:   {row['mirrored'] or '(unchanged)'}",
-        f"  blocked:    {'yes' if row['blocked'] else 'no'}",
-    ]
-    return "\n".join(lines) + "\n"
+    raise typer.Exit(explain.run(refs, format, config, preset))
 
 
 @app.command("presets")
@@ -311,87 +175,12 @@ def presets_command(
 ) -> None:
     """List the built-in presets with their scheme and reported status.
 
+    \b
     Example: kmirror presets --all
     """
-    lines = []
-    for name in preset_names():
-        preset = load_preset(name)
-        if preset.status == "dead" and not all:
-            continue
-        lines.append(f"{name:26} {preset.status:8} {preset.status_date}  {preset.scheme}: {preset.description}\n")
-    console.write("".join(lines))
-    raise typer.Exit(EXIT_OK)
+    from rewriter.commands import presets
 
-
-# verify, sync, and the allow-list of check (issue 8). Registry and skopeo code is imported
-# when these commands run, so that the command line starts fast.
-from collections import Counter  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from rewriter.allowlist import AllowList
-    from rewriter.inventory import Pair
-    from rewriter.auth import Credentials
-    from rewriter.registry import Answer
-    from rewriter.registry import Options as RegistryOptions
-
-AllowlistOption = Annotated[Optional[str], typer.Option("--allowlist", help="The mirror's allow-list (DaoCloud allows.txt: repo, prefix/*, prefix/**); report mirrored images it does not cover.", metavar="FILE")]
-UsernameOption = Annotated[Optional[str], typer.Option("--username", "-u", help="User name for the mirror registry (default: from auth.json or the Docker config file); needs --password-stdin.", metavar="NAME")]
-PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the mirror registry's password (or token) from the first line of standard input.")]
-PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to every registry (overrides registries: in the rules file).")]
-InsecureOption = Annotated[bool, typer.Option("--insecure", help="Talk HTTPS to every registry without verifying certificates (overrides registries:).")]
-
-
-def _load_allowlist(path: str | None) -> AllowList | None:
-    from rewriter.allowlist import load_allowlist
-
-    return load_allowlist(path) if path is not None else None
-
-
-def _check_findings(outcome: Outcome, allowed: AllowList | None) -> list[Finding]:
-    found = outcome.findings(after_rewrite=False)
-    if allowed is None:
-        return found
-    from rewriter.allowlist import findings
-
-    return sorted([*found, *findings(outcome.source, outcome.images, allowed)], key=lambda f: (f.line, f.column, f.code))
-
-
-def _password(paths: Sequence[str], username: str | None, password_stdin: bool) -> Credentials | None:
-    """The credentials given on the command line, the password read from standard input."""
-    from rewriter.auth import Credentials
-
-    if username is None and not password_stdin:
-        return None
-    if username is None or not password_stdin:
-        raise KmirrorError("invalid option: --username: give both --username and --password-stdin (a password is never an argument)")
-    if STDIN in paths:
-        raise KmirrorError("invalid option: --password-stdin: standard input cannot hold both the password and the YAML (name files)")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise KmirrorError("invalid option: --password-stdin: standard input held no password")
-    return Credentials(username, password)
-
-
-def _registry_options(pairs: list[Pair], login: Credentials | None, plain_http: bool, insecure: bool, settings: Config) -> RegistryOptions:
-    from rewriter.access import registry_options
-
-    return registry_options(settings, sorted({p.mirror.registry for p in pairs}), login, plain_http, insecure)
-
-
-def _pairs(outcomes: list[Outcome]) -> list[Pair]:
-    from rewriter.inventory import unique_pairs
-
-    return unique_pairs(image for o in outcomes for image in o.images)
-
-
-def _mirror_answers(pairs: list[Pair], options: RegistryOptions, label: str, digests: bool = False) -> dict[str, Answer]:
-    """What the mirror registries say about each pair's mirror reference (with `digests`, their digests), keyed by it."""
-    from rewriter.access import progress
-    from rewriter.registry import check
-
-    wanted = list({str(p.mirror): p.mirror for p in pairs}.values())
-    return {str(a.ref): a for a in check(wanted, options, progress(label), digests=digests)}
+    raise typer.Exit(presets.run(all))
 
 
 @app.command("verify")
@@ -404,69 +193,18 @@ def verify_command(
     password_stdin: PasswordStdinOption = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
     """Ask the mirror registries whether every rewritten image exists (exit 1 listing what is missing).
 
+    \b
     Example: kmirror verify deploy/
     """
-    if lock is not None:
-        raise typer.Exit(_verify_lock(lock, paths, same_digest or allowlist is not None, username, password_stdin, plain_http, insecure, config, preset))
-    if not paths:
-        raise KmirrorError("invalid option: PATH: give the manifests to verify (or --lock FILE)")
-    login = _password(paths, username, password_stdin)
-    allowed = _load_allowlist(allowlist)
-    settings = console.settings(config, preset)
-    pairs = _pairs(_run(paths, settings))
-    refused = [p for p in pairs if allowed is not None and not allowed.covers(p.source.registry, p.source.repository)]
-    asked = [p for p in pairs if p not in refused]
-    options = _registry_options(asked, login, plain_http, insecure, settings)
-    answers = _mirror_answers(asked, options, "kmirror: verify", digests=same_digest)
-    if same_digest:
-        from rewriter.access import progress
-        from rewriter.lock import same_digest as judge
+    from rewriter.commands import verify
 
-        answers = judge(asked, answers, options, progress("kmirror: verify: sources"))
-    raise typer.Exit(_write_verify(pairs, refused, answers))
-
-
-def _verify_lock(lock: str, paths: list[str] | None, other: bool, username: str | None, password_stdin: bool, plain_http: bool, insecure: bool, config: str | None, preset: str | None) -> int:
-    from rewriter.access import progress, registry_options
-    from rewriter.lock import check_lock, lock_report, read_lock
-
-    if paths or other:
-        raise KmirrorError("invalid option: --lock: the lock replaces the manifests: give no PATH, --same-digest or --allowlist")
-    login = _password([], username, password_stdin)
-    entries = read_lock(lock)
-    hosts = sorted({parse(e.mirror).registry for e in entries})
-    options = registry_options(console.settings(config, preset), hosts, login, plain_http, insecure)
-    text, same = lock_report(check_lock(entries, options, progress("kmirror: verify")))
-    console.write(text)
-    return EXIT_OK if same else EXIT_FINDINGS
-
-
-def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Answer]) -> int:
-    from rewriter.registry import PRESENT
-
-    lines = []
-    counts: Counter[str] = Counter()
-    for pair in pairs:
-        if pair in refused:
-            state, detail = "not allowed", "not on the mirror's allow-list"
-        else:
-            answer = answers[str(pair.mirror)]
-            state, detail = answer.state, answer.detail
-        counts[state] += 1
-        if state != PRESENT:
-            lines.append(f"{pair.mirror}: {state}{': ' + detail if detail else ''} (source {pair.source})\n")
-    if not pairs:
-        lines.append("no rewritten images to verify\n")
-    else:
-        tally = ", ".join(f"{counts[s]} {s}" for s in (PRESENT, "different", "missing", "denied", "failed", "not allowed") if counts[s] or s == PRESENT)
-        lines.append(f"{len(pairs)} mirrored images: {tally}\n")
-    console.write("".join(lines))
-    return EXIT_OK if counts[PRESENT] == len(pairs) else EXIT_FINDINGS
+    raise typer.Exit(verify.run(paths, same_digest, lock, allowlist, username, password_stdin, plain_http, insecure, exclude, config, preset))
 
 
 @app.command("sync")
@@ -477,75 +215,33 @@ def sync_command(
     password_stdin: PasswordStdinOption = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    exclude: ExcludeOption = None,
     config: ConfigOption = None,
     preset: PresetOption = None,
 ) -> None:
     """Copy the rewritten images their mirror lacks, with skopeo copy --all (exit 1 on failures).
 
+    \b
     Example: kmirror sync --dry-run deploy/
     """
-    from rewriter.registry import PRESENT
-    from rewriter.sync import copy, find_skopeo
+    from rewriter.commands import sync
 
-    login = _password(paths, username, password_stdin)
-    settings = console.settings(config, preset)
-    pairs = _pairs(_run(paths, settings))
-    options = _registry_options(pairs, login, plain_http, insecure, settings)
-    skopeo = find_skopeo() if not dry_run else ""
-    answers = _mirror_answers(pairs, options, "kmirror: sync: checking")
-    todo = [p for p in pairs if answers[str(p.mirror)].state != PRESENT]
-    lines = [f"present: {p.push}\n" for p in pairs if p not in todo]
-    failed = 0
-    for n, pair in enumerate(todo, 1):
-        if dry_run:
-            lines.append(f"would copy: {pair.pull} -> {pair.push}\n")
-            continue
-        console.err(f"kmirror: copying [{n}/{len(todo)}] {pair.pull} -> {pair.push}")
-        done = copy(skopeo, pair, options)
-        if not done.ok:
-            failed += 1
-            detail = "".join(f"    {line}\n" for line in done.stderr.strip().splitlines())
-            console.err(f"kmirror: skopeo failed (exit {done.returncode}): {' '.join(done.command)}\n{detail}".rstrip("\n"))
-        lines.append(f"{'copied' if done.ok else 'failed'}: {pair.pull} -> {pair.push}\n")
-    verb = "to copy" if dry_run else "copied"
-    lines.append(f"{len(pairs)} mirrored images: {len(pairs) - len(todo)} present, {len(todo) - failed} {verb}, {failed} failed\n")
-    console.write("".join(lines))
-    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
-
-
-ChartArgument = Annotated[str, typer.Argument(help="Chart folder, .tgz, repo/name, or oci:// or https URL.", metavar="CHART")]
-ChartVersionOption = Annotated[Optional[str], typer.Option("--version", help="Chart version (helm's --version).", metavar="V")]
-ChartRepoOption = Annotated[Optional[str], typer.Option("--repo", help="Chart repository URL (helm's --repo).", metavar="URL")]
-HelmOption = Annotated[str, typer.Option("--helm", help="The helm executable (Helm 3 or 4).", metavar="PATH")]
-DEFAULT_TIMEOUT = 300
-TimeoutOption = Annotated[
-    float,
-    typer.Option("--timeout", help=f"Kill a helm or kustomize run, and every process it started, after this many seconds, and exit 2 (default: {DEFAULT_TIMEOUT}).", metavar="SECONDS", show_default=False),
-]
-
-
-MaxOutputOption = Annotated[
-    float,
-    typer.Option("--max-output", help=f"Kill a helm or kustomize run that prints more than this many megabytes, and exit 2 (default: {DEFAULT_MAX_OUTPUT}).", metavar="MB", show_default=False),
-]
-
-
-def _limits(timeout: float, max_output: float) -> Limits:
-    """`--timeout` and `--max-output`, checked: finite numbers above 0."""
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise KmirrorError(f"invalid option: --timeout: {seconds(timeout)}: give a number of seconds greater than 0")
-    if not (math.isfinite(max_output) and max_output > 0):
-        raise KmirrorError(f"invalid option: --max-output: {seconds(max_output)}: give a number of megabytes greater than 0")
-    return Limits(timeout, max_output)
+    raise typer.Exit(sync.run(paths, dry_run, username, password_stdin, plain_http, insecure, exclude, config, preset))
 
 
 @app.command("helm")
 def helm_command(
     chart: ChartArgument,
+    extra: HelmArgsArgument = None,
     release: Annotated[str, typer.Option("--release", help="Release name.", metavar="NAME")] = "release-name",
     namespace: Annotated[Optional[str], typer.Option("--namespace", "-n", help="Release namespace.", metavar="NS")] = None,
-    values: Annotated[Optional[list[str]], typer.Option("--values", "-f", help="Values file (repeatable).", metavar="VALUES")] = None,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Set a value (repeatable).", metavar="K=V")] = None,
+    values: ValuesOption = None,
+    short_f: ShortFOption = None,
+    sets: SetOption = None,
+    set_strings: SetStringOption = None,
+    set_files: SetFileOption = None,
+    kube_version: KubeVersionOption = None,
+    api_versions: ApiVersionsOption = None,
     version: ChartVersionOption = None,
     repo: ChartRepoOption = None,
     include_crds: Annotated[bool, typer.Option("--include-crds", help="Also render the chart's crds/ folder.")] = False,
@@ -558,22 +254,34 @@ def helm_command(
 ) -> None:
     """Render a chart with `helm template` and write it rewritten to standard output.
 
-    Example: kmirror helm ./chart --release web -f prod.yaml | kubectl apply -f -
-    """
-    from rewriter.helm import ChartRef, Render, template
+    Anything after -- goes to helm template as it is, in helm's own spelling.
 
-    limits = _limits(timeout, max_output)
-    settings = console.settings(config, preset)
-    render = Render(release, namespace, tuple(values or ()), tuple(sets or ()), include_crds)
-    rendered = template(helm, ChartRef(chart, version, repo), render, limits)
-    raise typer.Exit(console.emit_rewritten([process(rendered, f"{chart} (rendered)", settings)], strict))
+    \b
+    Example: kmirror helm ./chart --release web --values prod.yaml | kubectl apply -f -
+    """
+    from rewriter.commands import helm as command
+
+    raise typer.Exit(
+        command.run(
+            chart, extra, release, namespace, values, short_f, sets, set_strings, set_files, kube_version, api_versions,
+            version, repo, include_crds, helm, timeout, max_output, strict, config, preset,
+        )
+    )
 
 
 @app.command("chart")
 def chart_command(
     chart: ChartArgument,
+    extra: HelmArgsArgument = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the values override to FILE (default: standard output).", metavar="FILE")] = None,
     write: Annotated[bool, typer.Option("--write", "-w", help="Rewrite the chart's values.yaml files in place instead.")] = False,
+    values: ValuesOption = None,
+    short_f: ShortFOption = None,
+    sets: SetOption = None,
+    set_strings: SetStringOption = None,
+    set_files: SetFileOption = None,
+    kube_version: KubeVersionOption = None,
+    api_versions: ApiVersionsOption = None,
     version: ChartVersionOption = None,
     repo: ChartRepoOption = None,
     helm: HelmOption = "helm",
@@ -584,47 +292,20 @@ def chart_command(
 ) -> None:
     """Mirror a chart's image values (an override, or values.yaml in place), then verify by rendering.
 
-    Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer).
+    Exit 1 when rendered images stay unmirrored (hard-coded in templates: use the post-renderer),
+    judged by rendering (CRDs included) with the given values and options, the override last.
 
+    \b
     Example: kmirror chart ./chart -o mirror-values.yaml && helm install web ./chart -f mirror-values.yaml
     """
-    from rewriter.chart import mirror_chart
-    from rewriter.helm import ChartRef
+    from rewriter.commands import chart as command
 
-    if output is not None and write:
-        raise KmirrorError("invalid option: -o and -w: choose one (an override file, or values.yaml rewritten in place)")
-    limits = _limits(timeout, max_output)
-    result = mirror_chart(helm, ChartRef(chart, version, repo), console.settings(config, preset), in_place=write, limits=limits)
-    if write:
-        for file in result.rewritten:
-            check_writable(str(file.path))
-        for file, text in result.rewritten.items():
-            write_atomic(str(file.path), text)
-        console.err(f"rewrote {', '.join(f.name for f in result.rewritten) or 'nothing'} ({len(result.changes)} values changed)")
-    elif output is not None:
-        _save(output, result.override)
-        console.err(f"wrote {output} ({len(result.changes)} values)")
-    else:
-        console.write(result.override)
-    for left in result.leftovers:
-        console.err(f"{left.template}: {left.ref} is not mirrored ({'mirror: ' + left.mirror if left.mirror else 'no rule'})")
-    if result.leftovers:
-        console.err(f"kmirror: {len(result.leftovers)} of {result.rendered} rendered images cannot be reached through values (hard-coded in templates); use the post-renderer: see docs/helm.md")
-        raise typer.Exit(EXIT_FINDINGS)
-    console.err(f"verified: all {result.rendered} rendered images are mirrored")
-    raise typer.Exit(EXIT_OK)
-
-
-def _save(name: str, text: str) -> None:
-    if Path(name).exists():
-        check_writable(name)
-        write_atomic(name, text)
-        return
-    try:
-        with open(name, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-    except OSError as exc:
-        raise KmirrorError(f"cannot write: {name}: {exc.strerror or exc}") from None
+    raise typer.Exit(
+        command.run(
+            chart, extra, output, write, values, short_f, sets, set_strings, set_files, kube_version, api_versions,
+            version, repo, helm, timeout, max_output, config, preset,
+        )
+    )
 
 
 @app.command("kustomize")
@@ -641,16 +322,12 @@ def kustomize_command(
 ) -> None:
     """Build a kustomization and write it rewritten to standard output.
 
+    \b
     Example: kmirror kustomize overlays/prod -- --load-restrictor LoadRestrictionsNone | kubectl apply -f -
     """
-    from rewriter.kustomize import build_command, run_build
+    from rewriter.commands import kustomize as command
 
-    limits = _limits(timeout, max_output)
-    settings = console.settings(config, preset)
-    rendered = run_build(build_command(directory, enable_helm, kustomize, extra or []), limits)
-    if rendered.warnings:  # kustomize's own lines, each made fit to print
-        sys.stderr.write("".join(printable(line) + "\n" for line in rendered.warnings.removesuffix("\n").split("\n")))
-    raise typer.Exit(console.emit_rewritten([process(rendered.output, f"{directory} (rendered)", settings)], strict))
+    raise typer.Exit(command.run(directory, extra, enable_helm, kustomize, timeout, max_output, strict, config, preset))
 
 
 @app.command("install-kustomize-plugin")
@@ -660,26 +337,12 @@ def install_kustomize_plugin_command() -> None:
     Where kustomize looks first: $KUSTOMIZE_PLUGIN_HOME, else $XDG_CONFIG_HOME/kustomize/plugin,
     else ~/.config/kustomize/plugin. Build with --enable-alpha-plugins (see docs/kustomize.md).
 
+    \b
     Example: kmirror install-kustomize-plugin && kubectl kustomize --enable-alpha-plugins overlays/prod
     """
-    from rewriter.plugin import install, plugin_root
+    from rewriter.commands import install_kustomize_plugin
 
-    target = install(plugin_root(os.environ), sys.executable)
-    console.err(f"installed {target}")
-    raise typer.Exit(EXIT_OK)
-
-
-def _kustomize_images(outcomes: list[Outcome]) -> int:
-    from rewriter.kustomize import Placed, images_list
-
-    listed = images_list(Placed(o.source.name, image) for o in outcomes for image in o.images)
-    for left in listed.unreached:
-        console.err(
-            f"kmirror: note: {left.where()}: {left.image.location.text} ({left.image.location.resource} {left.image.location.path}) "
-            "is not in containers/initContainers: kustomize's images transformer leaves it unchanged"
-        )
-    console.write(listed.to_yaml())
-    return EXIT_OK
+    raise typer.Exit(install_kustomize_plugin.run())
 
 
 @app.command("init")
@@ -690,25 +353,12 @@ def init_command(
 ) -> None:
     """Write a commented starter .kmirror.yaml in the current folder.
 
+    \b
     Example: kmirror init --registry harbor.example.com
     """
-    from rewriter.config import CONFIG_NAME, parse_config
-    from rewriter.init import starter
+    from rewriter.commands import init
 
-    text = starter(preset, registry)
-    notices = parse_config(text, CONFIG_NAME).notices  # what kmirror will say when it loads the file
-    target = Path.cwd() / CONFIG_NAME
-    try:
-        with open(target, "w" if force else "x", encoding="utf-8", newline="") as out:
-            out.write(text)
-    except FileExistsError:
-        raise KmirrorError(f"cannot write: {target}: it exists already (--force replaces it)") from None
-    except OSError as exc:
-        raise KmirrorError(f"cannot write: {target}: {exc.strerror or exc}") from None
-    for notice in notices:
-        console.err(f"kmirror: {notice}")
-    console.err(f"wrote {CONFIG_NAME}; see what it does: kmirror check .")
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(init.run(preset, registry, force))
 
 
 @app.command("runtime-config")
@@ -721,23 +371,12 @@ def runtime_config_command(
 ) -> None:
     """Write container runtime mirror configuration from the same rules.
 
+    \b
     Example: kmirror runtime-config --format containerd-hosts --output-dir /etc/containerd/certs.d
     """
-    from rewriter.runtime import MULTI_FILE, runtime_config, write_output
+    from rewriter.commands import runtime_config
 
-    if output_dir is None and format in MULTI_FILE:
-        raise KmirrorError(f"invalid option: --format: {format!r} writes several files: give --output-dir DIR")
-    result = runtime_config(console.settings(config, preset), format, no_fallback)
-    for warning in result.warnings:
-        console.err(f"kmirror: warning: {warning}")
-    if output_dir is None:
-        console.write("".join(result.files.values()))
-    else:
-        removed = write_output(Path(output_dir), result.files)
-        for name in removed:
-            console.err(f"removed {Path(output_dir) / name} (written by an earlier run, no longer configured)")
-        console.err(f"wrote {len(result.files)} files under {output_dir}")
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(runtime_config.run(format, output_dir, no_fallback, config, preset))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -746,9 +385,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return console.guarded(lambda: _typer(args), debug="--debug" in args)
 
 
+class _PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone (`PATH...`), not as `{PATH...}...` with `<list[str]>`."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required or name.startswith("[") else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _command() -> TyperGroup:
+    """kmirror's command group, built by typer, its arguments shown plainly."""
+    command = typer.main.get_command(app)  # with the completion options, which get_group leaves out
+    assert isinstance(command, TyperGroup)
+    for sub in [command, *command.commands.values()]:
+        for param in sub.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _PlainArgument
+    return command
+
+
 def _typer(args: list[str]) -> int:
     try:
-        result = app(args, prog_name="kmirror", standalone_mode=False)
+        result = _command().main(args, prog_name="kmirror", standalone_mode=False)
         return int(result) if isinstance(result, int) else EXIT_OK
     except typer.Exit as done:
         return done.exit_code

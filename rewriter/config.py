@@ -17,6 +17,7 @@ Schema (every key optional)::
     registries:                      # how verify, sync, --pin and runtime-config reach a host
       harbor.local:5000: {plain_http: true}   # or ca_file: certs/ca.pem (relative to this file),
                                               # skip_verify: true, token_hosts: [auth.example.net]
+    exclude: [vendor, "*.generated.yaml"]  # paths never read (globs, from the working folder)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.errors import KmirrorError
+from rewriter.files import anchored
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 CONFIG_NAME = ".kmirror.yaml"
 DEFAULT_PRESET = "daocloud"
-_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields", "registries")
+_TOP_KEYS = ("preset", "mirrors", "aliases", "blocked", "allow", "fields", "registries", "exclude")
 _RULE_KEYS = ("from", "to", "flatten", "keep")
 _FIELD_KEYS = ("path", "kind")
 # The `registries:` section (issue 21): per-host connection settings.
@@ -93,6 +95,7 @@ class Config(NamedTuple):
     origin: str
     notices: tuple[str, ...] = ()
     registries: tuple[RegistrySettings, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 def _compose(text: str) -> Node | None:
@@ -264,9 +267,10 @@ def parse_config(text: str, name: str, preset_override: str | None = None) -> Co
         blocked = frozenset(r.registry for r in rules if r.to is not None)
     allow = tuple(_allow(doc, n, k) for k, n in _list(doc, top.get("allow"), "allow"))
     fields = tuple(_field(doc, n, k) for k, n in _list(doc, top.get("fields"), "fields"))
+    exclude = tuple(_string(doc, n, k) for k, n in _list(doc, top.get("exclude"), "exclude"))
     ruleset = RuleSet(rules=tuple(rules), aliases=tuple(aliases), blocked=blocked, allow=allow)
     registries = _registries(doc, top["registries"]) if "registries" in top else ()
-    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices), registries=registries)
+    return Config(rules=ruleset, fields=fields, origin=name, notices=tuple(notices), registries=registries, exclude=exclude)
 
 
 def _registries(doc: _Doc, node: Node) -> tuple[RegistrySettings, ...]:
@@ -345,8 +349,14 @@ def rules_file(config: str | None, cwd: Path) -> Path | None:
 
 
 def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
-    """Resolve the rules: --config, else $KMIRROR_CONFIG, else the nearest .kmirror.yaml, else the default preset."""
-    found = rules_file(config, cwd)
+    """Resolve the rules: --config, else $KMIRROR_CONFIG, else --preset alone, else the nearest .kmirror.yaml, else the default preset.
+
+    With a rules file named (--config or $KMIRROR_CONFIG), --preset replaces the file's
+    `preset:` (the file's rules first, then the preset's); without one, --preset is the
+    whole rule set and no .kmirror.yaml is looked for.
+    """
+    named = config or os.environ.get("KMIRROR_CONFIG")
+    found = rules_file(config, cwd) if named or preset is None else None
     if found is None:
         chosen = preset or DEFAULT_PRESET
         result = parse_config(f"preset: {chosen}\n", f"preset {chosen}")
@@ -357,7 +367,8 @@ def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
             )
             return Config(result.rules, result.fields, result.origin, (notice, *result.notices))
         return result
-    return parse_config(read_rules_file(found), str(found), preset)
+    loaded = parse_config(read_rules_file(found), str(found), preset)
+    return loaded._replace(exclude=anchored(found.parent, loaded.exclude))
 
 
 def read_rules_file(path: Path) -> str:

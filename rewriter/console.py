@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rewriter.pipeline import Outcome
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+COMPLETE_VAR = "_KMIRROR_COMPLETE"  # set by the shell completion script (`kmirror --install-completion`)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--version"]:
         return guarded(version, debug=False)
     chosen = filter_options(args)
-    if chosen is None:
+    if chosen is None or COMPLETE_VAR in os.environ:  # a shell asking for completions runs `kmirror` with no arguments
         from rewriter.cli import main as commands
 
         return commands(args)
@@ -114,6 +115,8 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool, pin: str 
     from rewriter.files import STDIN, read
     from rewriter.pipeline import process
 
+    if sys.stdin.isatty():  # someone typed `kmirror` alone: say why nothing happens
+        err("kmirror: reading a YAML stream from standard input (end it with Ctrl-D; 'kmirror --help' lists the commands)")
     data = read(STDIN)
     if b"ResourceList" in data:  # a cheap test first: the KRM module loads only for what may be one
         from rewriter.krm import is_resource_list
@@ -174,11 +177,13 @@ def settings(config: str | None, preset: str | None) -> Config:
 
 
 def emit_rewritten(outcomes: list[Outcome], strict: bool) -> int:
-    """Write the rewritten streams to stdout; with --strict, nothing when references are left blocked."""
+    """Write the rewritten streams to stdout as one stream; with --strict, nothing when references are left blocked."""
     if strict and strict_refusal(outcomes, "nothing written"):
         return EXIT_FINDINGS
     report_problems(outcomes)
-    write(*(outcome.output for outcome in outcomes))
+    from rewriter.stream import join_streams  # loaded already: the pipeline uses it
+
+    write(join_streams([outcome.output for outcome in outcomes]))
     return EXIT_OK
 
 

@@ -30,25 +30,70 @@ def is_chart_template(path: Path) -> bool:
     return False
 
 
-def expand(paths: list[str]) -> tuple[list[str], list[str]]:
-    """YAML files named by `paths` (folders recursed; hidden files and folders skipped) and notes on skipped ones."""
+def expand(paths: list[str], exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """YAML files named by `paths` (folders recursed; hidden files and folders skipped) and notes on skipped ones.
+
+    A file or folder whose path or any folder above it matches a glob of `exclude`
+    (absolute: see `anchored`) is skipped. KmirrorError for a folder that holds no YAML
+    file at all: a mistyped path in CI must not pass as clean.
+    """
     files: list[str] = []
     notes: list[str] = []
     for given in paths:
         path = Path(given)
+        if given != STDIN and path.is_dir() and path.name == "templates" and (path.parent / "Chart.yaml").is_file():
+            notes.append(f"skipped {given}: Helm chart templates, not YAML (use 'kmirror helm')")
+            continue
         if given == STDIN or not path.is_dir():
             if given != STDIN and is_chart_template(path):
                 notes.append(f"skipped {given}: a Helm chart template, not YAML (use 'kmirror helm' or the post-renderer)")
-            else:
+            elif given == STDIN or not excluded(given, exclude):
                 files.append(given)
             continue
+        before, skipped = len(files), False
         for root, dirs, names in os.walk(path):
             here = Path(root)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _templates_of_chart(here, d))
-            files.extend(str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES) and not n.startswith("."))
+            kept = [d for d in dirs if not excluded(str(here / d), exclude)]
+            yaml = [str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES) and not n.startswith(".")]
+            files.extend(name for name in yaml if not excluded(name, exclude))
+            skipped = skipped or len(kept) < len(dirs) or len(files) - before < len(yaml)
+            dirs[:] = kept
             if (here / "Chart.yaml").is_file() and (here / "templates").is_dir():
                 notes.append(f"skipped {here / 'templates'}: Helm chart templates, not YAML (use 'kmirror helm')")
+        if len(files) == before:
+            raise KmirrorError(f"no YAML files in {given}" + (" (all excluded)" if skipped else ""))
     return files, notes
+
+
+def excluded(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when a glob of `patterns` (absolute: see `anchored`) matches `name`'s absolute path or a folder above it.
+
+    Globs are fnmatch's (`*` matches `/` too).
+    """
+    if not patterns:
+        return False
+    import fnmatch  # here, not at the top: the filter names no files
+
+    path = Path(os.path.abspath(name))
+    return any(fnmatch.fnmatchcase(c.as_posix(), p) for c in (path, *path.parents) for p in patterns)
+
+
+def anchored(base: Path, patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Exclude globs made absolute from folder `base` (`vendor` -> `/repo/vendor`), trailing `/` dropped."""
+    return tuple(os.path.join(os.path.abspath(base), p).rstrip("/") for p in patterns)
+
+
+def repository_root(folder: Path) -> Path:
+    """The top level of the git working tree `folder` is in, else `folder` itself (both real paths)."""
+    import subprocess  # here, not at the top: only reports for CI need it
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):  # no git: the folder is the root, as outside a repository
+        return _real(folder)
+    top = done.stdout.strip()
+    return _real(top) if done.returncode == 0 and top else _real(folder)
 
 
 def _templates_of_chart(folder: Path, name: str) -> bool:

@@ -50,6 +50,11 @@ class Render:
     values: tuple[str, ...] = ()
     sets: tuple[str, ...] = ()
     include_crds: bool = False
+    set_strings: tuple[str, ...] = ()
+    set_files: tuple[str, ...] = ()
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()  # helm's own arguments, given after `--`, last
 
 
 def template_args(chart: ChartRef, render: Render) -> list[str]:
@@ -61,9 +66,17 @@ def template_args(chart: ChartRef, render: Render) -> list[str]:
         args += ["--values", values]
     for assignment in render.sets:
         args += ["--set", assignment]
+    for assignment in render.set_strings:
+        args += ["--set-string", assignment]
+    for assignment in render.set_files:
+        args += ["--set-file", assignment]
+    if render.kube_version:
+        args += ["--kube-version", render.kube_version]
+    for api_version in render.api_versions:
+        args += ["--api-versions", api_version]
     if render.include_crds:
         args.append("--include-crds")
-    return args
+    return [*args, *render.extra]
 
 
 def template(helm: str, chart: ChartRef, render: Render, limits: Limits) -> bytes:

@@ -16,7 +16,8 @@ Where a reference is recognised (the whole scalar unless said otherwise):
 - the user's own field paths (`fields:` in the rules file).
 
 Values that are templated (`{{ }}`, `$( )`, `${ }`) or do not parse as references are
-never reported. Collections reached through aliases are visited once.
+never reported, nor is anything in a resource annotated `kmirror.dev/ignore: "true"`.
+Collections reached through aliases are visited once.
 """
 
 from __future__ import annotations
@@ -249,6 +250,8 @@ class _Walker:
         pairs = [(k.value, v) for k, v in node.value if isinstance(k, ScalarNode) and isinstance(k.value, str)]
         scalars = {k: v.value for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and _is_str(v)}
         if "kind" in scalars and "apiVersion" in scalars:
+            if _ignored(node):
+                return
             resource = _resource(node, scalars)
             keys = ()
         sibling_name = scalars.get("name", "")
@@ -449,6 +452,19 @@ def _carrier(key: str, resource: Resource, keys: tuple[str, ...]) -> str:
     if keys[-2:] == ("metadata", "annotations"):
         return "annotation"
     return "field"
+
+
+IGNORE_ANNOTATION = "kmirror.dev/ignore"
+
+
+def _ignored(node: MappingNode) -> bool:
+    """True for a resource annotated `kmirror.dev/ignore: "true"`: its images are neither rewritten nor reported."""
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.value == "metadata" and isinstance(v, MappingNode):
+            for mk, mv in v.value:
+                if isinstance(mk, ScalarNode) and mk.value == "annotations" and isinstance(mv, MappingNode):
+                    return any(isinstance(ak, ScalarNode) and ak.value == IGNORE_ANNOTATION and isinstance(av, ScalarNode) and av.value == "true" for ak, av in mv.value)
+    return False
 
 
 def _resource(node: MappingNode, scalars: dict[str, str]) -> Resource:

@@ -100,7 +100,7 @@ def _transform_stdin(args: list[str]) -> int:
     if failures:
         for finding in failures:
             console.err(_describe(finding))
-        console.err(f"kmirror: {len(failures)} image references cannot be mirrored; see above")
+        console.err(f"kmirror: {console.count(len(failures), 'image reference')} cannot be mirrored; see above")
         return EXIT_FINDINGS
     console.write(outcome.output)
     return EXIT_OK

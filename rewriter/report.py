@@ -8,18 +8,22 @@
 - `junit`: JUnit XML, one failing test case per finding.
 
 Fingerprints (SARIF, GitLab) hash what a finding is, not where its line is, so that a
-re-run on an edited file still matches the same problem.
+re-run on an edited file still matches the same problem. The CI formats (ROOTED) name files
+relative to the repository's root when given one, as CI systems resolve them; SARIF also
+says which root (`originalUriBaseIds`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +31,8 @@ from rewriter.errors import printable
 from rewriter.findings import BAD_RESULT, BLOCKED, NOT_ALLOWED, UNSAFE, Finding
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+ROOTED = ("sarif", "github", "gitlab", "junit")
+SRCROOT = "SRCROOT"  # the uriBaseId of file locations; GitHub code scanning knows this name
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/kmirror/kmirror"
@@ -38,13 +44,28 @@ _RULES = (
 )
 
 
-def render(findings: Sequence[Finding], fmt: str, files_checked: int, rules: str | None = None) -> str:
-    """The complete output for `findings` in format `fmt` (one of FORMATS); `rules` names the rules used."""
+def render(findings: Sequence[Finding], fmt: str, files_checked: int, rules: str | None = None, root: Path | None = None) -> str:
+    """The complete output for `findings` in format `fmt` (one of FORMATS); `rules` names the rules used.
+
+    With `root` (an absolute folder), the ROOTED formats name files relative to it.
+    """
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
+    if root is not None and fmt in ROOTED:
+        findings = [f._replace(file=relative(f.file, root)) for f in findings]
+        renderer = functools.partial(_sarif, root=root) if fmt == "sarif" else renderer
     return renderer(findings, files_checked, rules)
+
+
+def relative(file: str, root: Path) -> str:
+    """`file` (as given, from the working folder) relative to folder `root`, with `/`; `-` stays."""
+    if file == "-":
+        return file
+    absolute = os.path.abspath(file)
+    real = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))  # root is a real path too
+    return PurePath(os.path.relpath(real, root)).as_posix()
 
 
 def summary(findings: Sequence[Finding], files_checked: int, rules: str | None = None) -> str:
@@ -124,7 +145,12 @@ def _artifact_uri(file: str) -> str:
     return quote(file.replace("\\", "/"))
 
 
-def _sarif(findings: Sequence[Finding], files_checked: int, rules: str | None) -> str:
+def _artifact_location(file: str, root: Path | None) -> dict[str, str]:
+    uri = _artifact_uri(file)
+    return {"uri": uri, "uriBaseId": SRCROOT} if root is not None and not PurePath(file).is_absolute() else {"uri": uri}
+
+
+def _sarif(findings: Sequence[Finding], files_checked: int, rules: str | None, root: Path | None = None) -> str:
     rule_index = {code: i for i, (code, _, _) in enumerate(_RULES)}
     results = [
         {
@@ -135,7 +161,7 @@ def _sarif(findings: Sequence[Finding], files_checked: int, rules: str | None) -
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _artifact_uri(f.file)},
+                        "artifactLocation": _artifact_location(f.file, root),
                         "region": {"startLine": f.line, "startColumn": f.column, "endColumn": f.column + len(f.ref)},
                     }
                 }
@@ -165,6 +191,8 @@ def _sarif(findings: Sequence[Finding], files_checked: int, rules: str | None) -
             }
         ],
     }
+    if root is not None:
+        log["runs"][0]["originalUriBaseIds"] = {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}}
     return json.dumps(log, indent=2) + "\n"
 
 

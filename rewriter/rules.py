@@ -3,11 +3,14 @@
 A rule's `from` is a registry host, or a host and leading path components
 (`gcr.io/google-containers`), or one exact image (`docker.io/library/nginx:1.16`). It is
 matched on the normalised reference, after `aliases`, on component boundaries. A rule
-applies once, to the original reference: its result is never matched again.
+applies once, to the original reference: its result is never matched again, and neither
+is a reference that already has the shape of a rule's result (a second run changes
+nothing: issue 19).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -101,6 +104,12 @@ class Rule(NamedTuple):
             return ref
         return _build(self.to, ref, rest, self.flatten, self.exact is not None)
 
+    def produces(self, ref: ImageRef) -> bool:
+        """True when `ref` has the shape of this rule's results (its name is one `to` can give)."""
+        if self.to is None:
+            return False
+        return _results(self.to).fullmatch(f"{ref.registry}/{ref.repository}") is not None
+
 
 def make_rule(source: str, to: str | None, flatten: bool = False) -> Rule:
     """Build a rule, checking `from`, `to` and their combination; raise RuleError."""
@@ -164,6 +173,42 @@ def _build(to: str, ref: ImageRef, rest: tuple[str, ...], flatten: bool, exact: 
     if target.tag is None and target.digest is None:
         target = ImageRef(target.domain, target.path, ref.tag, ref.digest)
     return target
+
+
+_MARKER = "kmirror{}z"  # stands for a placeholder's value: a valid host component and path component
+_SPANS = {"registry": "[^/]+", "repository": ".+", "path": ".+", "path_dotted": "[^/]+", "name": "[^/]+"}
+
+
+@functools.lru_cache(maxsize=256)
+def _results(to: str) -> re.Pattern[str]:
+    """The normalised names (`registry/repository`) a rule with this `to` gives, as a pattern.
+
+    A prefix gives itself or names under it; a template, its text with each placeholder
+    standing for any value (found by substituting markers and normalising the result).
+    """
+    names = _PLACEHOLDER_RE.findall(to)
+    if not names:
+        alternatives = [re.escape(_name(to))]
+        try:
+            alternatives.append(re.escape(_name(to + "/x/y")[: -len("/x/y")]) + "/.+")
+        except ReferenceError:  # `to` with a tag: an exact image's target
+            pass
+        return re.compile("|".join(alternatives))
+    markers = [_MARKER.format(i) + (".invalid" if name == "registry" else "") for i, name in enumerate(names)]  # a registry is a host
+    values = iter(markers)
+    sample = _PLACEHOLDER_RE.sub(lambda _: next(values), to)
+    pattern = re.escape(_name(sample))
+    for marker, name in zip(markers, names):
+        pattern = pattern.replace(re.escape(marker), _SPANS[name], 1)
+    if pattern.startswith(re.escape("docker.io/library/")) and not sample.startswith(("docker.io/library/", "library/")):
+        # Normalising added `library/` to the one-component sample; a value with a `/` gets none.
+        pattern = re.escape("docker.io/") + "(?:library/)?" + pattern[len(re.escape("docker.io/library/")) :]
+    return re.compile(pattern)
+
+
+def _name(text: str) -> str:
+    ref = parse(text)
+    return f"{ref.registry}/{ref.repository}"
 
 
 class Decision(NamedTuple):
@@ -232,8 +277,10 @@ class RuleSet:
         return decision
 
     def _decide(self, ref: ImageRef) -> Decision:
+        for rule in self.rules:
+            if rule.produces(ref):  # already mirrored: left alone, and never blocked
+                return Decision(ref=ref, mirrored=None, rule=rule, blocked=False, allowed=True)
         matched = self.canonical(ref)
-
         for rule in self.rules:
             result = rule.apply(matched)
             if result is not None:
@@ -242,7 +289,7 @@ class RuleSet:
         return self._judge(ref, None, None)
 
     def _judge(self, ref: ImageRef, mirrored: ImageRef | None, rule: Rule | None) -> Decision:
-        final = mirrored if mirrored is not None else ref
         allowed = any(a.apply(ref) is not None for a in self.allow)
-        blocked = final.registry in self.blocked and not allowed
+        # A rule's result is a mirror: the next run leaves it alone (see _decide), so it is never blocked.
+        blocked = mirrored is None and ref.registry in self.blocked and not allowed
         return Decision(ref=ref, mirrored=mirrored, rule=rule, blocked=blocked, allowed=allowed)

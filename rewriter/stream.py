@@ -73,6 +73,30 @@ class Source:
         return (BOM + data) if self.bom else data
 
 
+def join_streams(streams: list[bytes]) -> bytes:
+    """Several YAML streams as one: each ended by a newline, a `---` between them.
+
+    A stream after the first loses its byte-order mark (one is allowed only at the start);
+    one that opens with directives (`%YAML`) is preceded by `...` instead, since directives
+    may follow only a document's end. One that opens with `---` needs no marker.
+    """
+    pieces: list[bytes] = []
+    for data in streams:
+        if pieces:
+            data = data.removeprefix(BOM)
+            if pieces[-1] and not pieces[-1].endswith((b"\n", b"\r")):
+                pieces.append(b"\n")
+            if data.startswith(b"%"):
+                pieces.append(b"...\n")
+            elif not _STARTS_DOCUMENT_RE.match(data):
+                pieces.append(b"---\n")
+        pieces.append(data)
+    return b"".join(pieces)
+
+
+_STARTS_DOCUMENT_RE = re.compile(rb"---(?![^ \t\r\n])")
+
+
 def decode(data: bytes, name: str) -> Source:
     """Check that `data` is UTF-8 (with or without a BOM); refuse other encodings and binary data."""
     if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both marks

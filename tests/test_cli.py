@@ -345,11 +345,12 @@ def test_strict_reports_an_unrewritable_reference_once(tmp_path: Path) -> None:
 def test_internal_error_exits_3_with_a_short_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # The one error boundary: an exception kmirror did not expect (a bug) becomes exit 3.
     from rewriter import cli
+    from rewriter.rules import RuleSet
 
     def broken(*_args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cli, "_explain", broken)
+    monkeypatch.setattr(RuleSet, "decide", broken)  # what explain asks for each reference
     assert cli.main(["explain", "--preset", "daocloud", "nginx"]) == 3
     captured = capsys.readouterr()
     assert captured.out == ""

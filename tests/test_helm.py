@@ -103,7 +103,7 @@ def test_kmirror_helm_passes_values_sets_and_namespace(helm: str, tmp_path: Path
     env = helm_env(tmp_path)
     extra = tmp_path / "extra.yaml"
     extra.write_text("tests:\n  image: ghcr.io/example/probe:1.0\n")
-    argv = ["kmirror", "helm", "demo", "-n", "team-a", "-f", str(extra), "--set", "sidecar.image=quay.io/example/side:2"]
+    argv = ["kmirror", "helm", "demo", "-n", "team-a", "--values", str(extra), "--set", "sidecar.image=quay.io/example/side:2"]
     out = ok([*argv, "--config", str(RULES), "--helm", tool(helm)], env)
     assert "image: mirror.example/quay.io/example/side:2" in out
     assert "image: ghcr.io/example/probe:1.0" in out  # no rule for ghcr.io in RULES

@@ -1,8 +1,7 @@
 """Every output format of rewriter.report, on hand-made findings and on none.
 
-No installed package ships the SARIF 2.1.0 JSON schema (and tests do not fetch one), so
-SARIF output is validated against SARIF_STRUCTURE below: the required properties and
-value constraints that the SARIF 2.1.0 specification sets for each object kmirror emits.
+SARIF output is validated against the official SARIF 2.1.0 JSON schema, vendored in
+tests/sarif/ with its provenance and licence notice.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -75,104 +75,13 @@ NO_RULE_ODD_FILE = Finding(
 FINDINGS = [BLOCKED_WITH_RULE, BAD_RULE, UNSAFE_ESCAPED, NO_RULE_ODD_FILE]
 
 
-def _non_empty_string() -> dict[str, Any]:
-    return {"type": "string", "minLength": 1}
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "sarif" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 
 
-# Required properties and constraints from the SARIF 2.1.0 specification (sections 3.13
-# sarifLog, 3.14 run, 3.18 tool, 3.19 toolComponent, 3.49 reportingDescriptor, 3.12
-# multiformatMessageString, 3.27 result, 3.11 message, 3.28 location, 3.29
-# physicalLocation, 3.4 artifactLocation, 3.30 region).
-SARIF_STRUCTURE: dict[str, Any] = {
-    "type": "object",
-    "required": ["version", "runs"],
-    "properties": {
-        "$schema": {"const": "https://json.schemastore.org/sarif-2.1.0.json"},
-        "version": {"const": "2.1.0"},
-        "runs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/run"}},
-    },
-    "$defs": {
-        "run": {
-            "type": "object",
-            "required": ["tool"],
-            "properties": {
-                "tool": {
-                    "type": "object",
-                    "required": ["driver"],
-                    "properties": {"driver": {"$ref": "#/$defs/toolComponent"}},
-                },
-                "columnKind": {"enum": ["utf16CodeUnits", "unicodeCodePoints"]},
-                "results": {"type": "array", "items": {"$ref": "#/$defs/result"}},
-            },
-        },
-        "toolComponent": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {
-                "name": _non_empty_string(),
-                "version": _non_empty_string(),
-                "informationUri": {"type": "string", "pattern": "^https://"},
-                "rules": {
-                    "type": "array",
-                    "uniqueItems": True,
-                    "items": {
-                        "type": "object",
-                        "required": ["id"],
-                        "properties": {
-                            "id": _non_empty_string(),
-                            "name": _non_empty_string(),
-                            "shortDescription": {
-                                "type": "object",
-                                "required": ["text"],
-                                "properties": {"text": _non_empty_string()},
-                            },
-                        },
-                    },
-                },
-            },
-        },
-        "result": {
-            "type": "object",
-            "required": ["message"],
-            "properties": {
-                "ruleId": _non_empty_string(),
-                "ruleIndex": {"type": "integer", "minimum": -1},
-                "level": {"enum": ["none", "note", "warning", "error"]},
-                "message": {
-                    "type": "object",
-                    "anyOf": [{"required": ["text"]}, {"required": ["id"]}],
-                    "properties": {"text": {"type": "string"}},
-                },
-                "locations": {"type": "array", "items": {"$ref": "#/$defs/location"}},
-                "partialFingerprints": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-        },
-        "location": {
-            "type": "object",
-            "properties": {
-                "physicalLocation": {
-                    "type": "object",
-                    "anyOf": [{"required": ["address"]}, {"required": ["artifactLocation"]}],
-                    "properties": {
-                        "artifactLocation": {
-                            "type": "object",
-                            # A URI reference: nothing that must be percent-encoded, no backslashes.
-                            "properties": {"uri": {"type": "string", "pattern": r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"}},
-                        },
-                        "region": {
-                            "type": "object",
-                            "properties": {
-                                "startLine": {"type": "integer", "minimum": 1},
-                                "startColumn": {"type": "integer", "minimum": 1},
-                                "endColumn": {"type": "integer", "minimum": 1},
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+def validate_sarif(log: Any) -> None:
+    """Validate against the official SARIF 2.1.0 schema (tests/sarif, with its notice); raise on the first error."""
+    validator = jsonschema.Draft4Validator(SARIF_SCHEMA, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    validator.validate(log)
 
 
 def test_formats_are_exactly_the_contract() -> None:
@@ -189,7 +98,7 @@ def test_every_format_renders_no_findings(fmt: str) -> None:
         assert json.loads(out) == []
     elif fmt == "sarif":
         log = json.loads(out)
-        jsonschema.validate(log, SARIF_STRUCTURE)
+        validate_sarif(log)
         assert log["runs"][0]["results"] == []
     elif fmt == "junit":
         suite = ET.fromstring(out).find("testsuite")
@@ -259,7 +168,7 @@ def test_json_has_every_field_of_every_finding() -> None:
 
 def test_sarif_has_the_spec_structure_and_github_fields() -> None:
     log = json.loads(render(FINDINGS, "sarif", 3))
-    jsonschema.validate(log, SARIF_STRUCTURE)
+    validate_sarif(log)
     assert log["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json"
     assert log["version"] == "2.1.0"
     [run] = log["runs"]
@@ -367,3 +276,17 @@ def test_junit_has_one_failing_case_per_finding() -> None:
         assert failure.get("message") == finding.message
         # XML parsers turn a raw carriage return in text into a line feed (XML 1.0, 2.11).
         assert failure.text == finding.text().replace("\r", "\n")
+
+
+def test_the_vendored_schema_refuses_what_sarif_forbids() -> None:
+    log = json.loads(render(FINDINGS, "sarif", 3))
+    for broken in ({**log, "version": "2.0.0"}, {**log, "runs": [{"results": []}]}, {**log, "extra": 1}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_sarif(broken)
+
+
+def test_sarif_with_a_root_names_the_base_and_gives_relative_uris(tmp_path: Path) -> None:
+    log = json.loads(render([BLOCKED_WITH_RULE], "sarif", 1, root=tmp_path))
+    validate_sarif(log)
+    assert log["runs"][0]["originalUriBaseIds"] == {"SRCROOT": {"uri": tmp_path.as_uri() + "/"}}
+    assert log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "SRCROOT"

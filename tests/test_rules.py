@@ -11,8 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rewriter.reference import ImageRef, is_reference, parse
+from rewriter.config import parse_config, preset_names
+from rewriter.reference import ImageRef, ReferenceError, is_reference, parse
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
@@ -459,3 +462,73 @@ def test_parse_prefix(text: str, registry: str, components: tuple[str, ...]) -> 
     prefix = parse_prefix(text)
     assert (prefix.registry, prefix.components) == (registry, components)
     assert str(prefix) == "/".join((registry, *components))
+
+
+# -- idempotence: a second run changes nothing (issue 19) ------------------------------------
+
+_HOSTS = ("docker.io", "gcr.io", "quay.io", "k8s.gcr.io", "mirror.example.com", "registry.k8s.io")
+_COMPONENTS = ("library", "nginx", "kaniko-project", "executor", "google-containers", "mirror", "a.b", "x")
+_references = st.builds(
+    lambda host, path, tag: f"{host}/{'/'.join(path)}{tag}",
+    st.sampled_from(_HOSTS),
+    st.lists(st.sampled_from(_COMPONENTS), min_size=1, max_size=3),
+    st.sampled_from(("", ":v1", "@sha256:" + "a" * 64)),
+)
+_targets = st.one_of(
+    st.builds(lambda host, path: "/".join((host, *path)), st.sampled_from(_HOSTS), st.lists(st.sampled_from(_COMPONENTS), max_size=2)),
+    st.sampled_from(("anjia0532", "anjia0532/{path_dotted}", "mirror.example.com/{registry}/{repository}", "m.example.com/{name}", "{registry}.m.example.com/{path}", "hub.example.com/x/{path_dotted}-mirror")),
+)
+_rules = st.lists(
+    st.tuples(st.builds(lambda host, path: "/".join((host, *path)), st.sampled_from(_HOSTS), st.lists(st.sampled_from(_COMPONENTS), max_size=1)), _targets, st.booleans()),
+    min_size=1,
+    max_size=5,
+)
+
+
+def _applied_twice_is_applied_once(rules: RuleSet, text: str) -> None:
+    once = rules.decide(parse(text))
+    twice = rules.decide(once.final)
+    assert twice.final == once.final, (text, once.rule, twice.rule)
+    assert not (once.mirrored is not None and twice.blocked), (text, twice)
+
+
+@given(rules=_rules, refs=st.lists(_references, min_size=1, max_size=8))
+def test_generated_rule_sets_are_idempotent(rules: list[tuple[str, str, bool]], refs: list[str]) -> None:
+    built = []
+    for source, to, flatten in rules:
+        try:
+            built.append(make_rule(source, to, flatten and "{" not in to))
+        except RuleError:
+            continue
+    ruleset = RuleSet(tuple(built), blocked=frozenset(r.registry for r in built))
+    for text in refs:
+        try:
+            _applied_twice_is_applied_once(ruleset, text)
+        except ReferenceError:  # a rule that gives no valid reference for this image (KM003)
+            continue
+
+
+@pytest.mark.parametrize("name", preset_names())
+@given(text=_references)
+def test_every_preset_is_idempotent(name: str, text: str) -> None:
+    _applied_twice_is_applied_once(parse_config(f"preset: {name}\n", name).rules, text)
+
+
+def test_readme_rule_sets_are_idempotent() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "mirrors:" in b]
+    sources = [m.group(1) for block in blocks for m in re.finditer(r"#.*?(\S+) -> \S+\s*$", block, re.M)]
+    assert len(blocks) >= 4 and len(sources) >= 8
+    for block in blocks:
+        for text in sources:
+            _applied_twice_is_applied_once(parse_config(block, "README.md").rules, text)
+
+
+def test_a_rules_result_is_left_alone_and_not_blocked() -> None:
+    # The README's per-scheme examples in one file: a gcr.io result lands on docker.io.
+    rules = ruleset(("gcr.io", "anjia0532/{path_dotted}"), ("docker.io", "docker.mirrors.example"))
+    first = rules.decide(parse("gcr.io/kaniko-project/executor:v1.8.1"))
+    assert str(first.final) == "anjia0532/kaniko-project.executor:v1.8.1" and not first.blocked
+    again = rules.decide(first.final)
+    assert again.mirrored is None and again.rule == first.rule and not again.blocked
+    assert str(rules.decide(parse("nginx:1")).final) == "docker.mirrors.example/library/nginx:1"

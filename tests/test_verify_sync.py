@@ -374,7 +374,7 @@ def test_a_digest_the_mirror_lacks_fails(source: Source, basic_mirror: Registry,
     done = project.run("verify", "--plain-http", project.manifest(f"{source.registry.host}/app:v1@{wrong}"))
     assert done.returncode == 1
     assert done.stdout.startswith(f"{basic_mirror.host}/mirror/app:v1@{wrong}: missing: manifest unknown")
-    assert done.stdout.endswith("1 mirrored images: 0 present, 1 missing\n")
+    assert done.stdout.endswith("1 mirrored image: 0 present, 1 missing\n")
 
 
 def test_wrong_or_no_credentials_are_denied(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> None:
@@ -402,7 +402,7 @@ def test_token_authentication(source: Source, token_mirror: tuple[Registry, Toke
     synced = project.run("sync", "--plain-http", pod)  # skopeo pushes through the same token service
     assert synced.returncode == 0, synced.stderr
     done = project.run("verify", "--plain-http", pod)
-    assert (done.returncode, done.stdout) == (0, "1 mirrored images: 1 present\n")
+    assert (done.returncode, done.stdout) == (0, "1 mirrored image: 1 present\n")
     # kmirror asked the realm for a pull token on the repository, with the registry's service name.
     asked = [(query, known) for query, known in service.requests if query.get("scope") == ["repository:mirror/app:pull"]]
     assert asked and all(query["service"] == ["kmirror-test-registry"] for query, _ in asked)
@@ -428,7 +428,7 @@ def test_sync_dry_run_copies_nothing(source: Source, basic_mirror: Registry, mak
     done = project.run("sync", "--dry-run", "--plain-http", pod)
     assert (done.returncode, done.stdout) == (0, (
         f"would copy: {source.registry.host}/app:v1 -> {basic_mirror.host}/mirror/app:v1\n"
-        "1 mirrored images: 0 present, 1 to copy, 0 failed\n"
+        "1 mirrored image: 0 present, 1 to copy, 0 failed\n"
     ))
     assert project.run("verify", "--plain-http", pod).returncode == 1
 
@@ -438,7 +438,7 @@ def test_sync_failure_shows_skopeo_error(source: Source, basic_mirror: Registry,
     project.login(basic_mirror.host)
     done = project.run("sync", "--plain-http", project.manifest(f"{source.registry.host}/app:no-such-tag"))
     assert done.returncode == 1
-    assert done.stdout.endswith("1 mirrored images: 0 present, 0 copied, 1 failed\n")
+    assert done.stdout.endswith("1 mirrored image: 0 present, 0 copied, 1 failed\n")
     assert "kmirror: skopeo failed (exit 1): " in done.stderr
     assert "manifest unknown" in done.stderr
     assert "--dest-authfile" in done.stderr  # the credentials travel in a file, never on the command line
@@ -452,7 +452,7 @@ def test_allowlist_reports_without_asking(source: Source, make_project: Callable
     assert done.returncode == 1
     assert done.stdout == (
         f"{down}/mirror/app:v1: not allowed: not on the mirror's allow-list (source {source.registry.host}/app:v1)\n"
-        "1 mirrored images: 0 present, 1 not allowed\n"
+        "1 mirrored image: 0 present, 1 not allowed\n"
     )
 
 
