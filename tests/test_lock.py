@@ -51,14 +51,14 @@ def test_same_digest_fails_after_the_mirror_tag_is_replaced(project: Project, so
     pod = project.manifest(f"{source.registry.host}/app:v1")
     assert project.run("sync", pod).returncode == 0
     same = project.run("verify", "--same-digest", pod)
-    assert (same.returncode, same.stdout) == (0, "1 mirrored images: 1 present\n"), same.stderr
+    assert (same.returncode, same.stdout) == (0, "1 mirrored image: 1 present\n"), same.stderr
     mirrored = f"{basic_mirror.host}/mirror/app:v1"
     other = replace_on_mirror(project, tmp_path, mirrored)
     assert project.run("verify", pod).returncode == 0  # the tag is there...
     different = project.run("verify", "--same-digest", pod)  # ...but it is not the source's image
     assert (different.returncode, different.stdout) == (1, (
         f"{mirrored}: different: the mirror serves {other}, the source {source.digest} (source {source.registry.host}/app:v1)\n"
-        "1 mirrored images: 0 present, 1 different\n"
+        "1 mirrored image: 0 present, 1 different\n"
     ))
 
 
@@ -149,6 +149,6 @@ def test_a_source_trusted_through_ca_file(basic_mirror: Registry, make_project: 
         synced = project.run("sync", pod)
         assert synced.returncode == 0, synced.stderr
         same = project.run("verify", "--same-digest", pod)
-        assert (same.returncode, same.stdout) == (0, "1 mirrored images: 1 present\n"), same.stderr
+        assert (same.returncode, same.stdout) == (0, "1 mirrored image: 1 present\n"), same.stderr
     finally:
         _stop(tls.process)

@@ -378,7 +378,7 @@ def test_verify_trusts_the_ca_file_of_the_rules_file(servers: Callable[..., Serv
     env.update(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path / "run"))
     run = [sys.executable, "-c", "import sys; from rewriter.cli import main; sys.exit(main())", "verify", "pod.yaml"]
     done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert (done.returncode, done.stdout) == (0, "1 mirrored images: 1 present\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "1 mirrored image: 1 present\n"), done.stderr
     (tmp_path / ".kmirror.yaml").write_text(rules.replace("ca_file: certs/ca.pem", "skip_verify: false"))
     untrusted = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert untrusted.returncode == 2

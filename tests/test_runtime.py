@@ -373,7 +373,7 @@ def test_output_dir_removes_only_stale_files_it_wrote(capsys: pytest.CaptureFixt
     rules.write_text("mirrors:\n  - {from: quay.io, to: q.example}\n")
     code, _, err = run(capsys, "runtime-config", "-f", "containerd-hosts", "-o", "certs.d")
     assert code == 0
-    assert err == f"removed certs.d/ghcr.io/hosts.toml (written by an earlier run, no longer configured)\nwrote 1 files under certs.d\n"
+    assert err == f"removed certs.d/ghcr.io/hosts.toml (written by an earlier run, no longer configured)\nwrote 1 file under certs.d\n"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         RECORD, "gcr.io", "gcr.io/hosts.toml", "mine.example", "mine.example/hosts.toml", "quay.io", "quay.io/hosts.toml",
     ]  # ghcr.io's folder went with its file; the edited file and the hand-written one stay

@@ -341,10 +341,10 @@ def test_registries_section_and_auth_json_without_flags(source: Source, basic_mi
     project.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
     pod = project.manifest(f"{source.registry.host}/app:v1")
     mirrored = f"{basic_mirror.host}/mirror/app:v1"
-    assert project.run("verify", pod).stdout == f"{mirrored}: missing: manifest unknown (source {source.registry.host}/app:v1)\n1 mirrored images: 0 present, 1 missing\n"
+    assert project.run("verify", pod).stdout == f"{mirrored}: missing: manifest unknown (source {source.registry.host}/app:v1)\n1 mirrored image: 0 present, 1 missing\n"
     synced = project.run("sync", pod)
-    assert (synced.returncode, synced.stdout) == (0, f"copied: {source.registry.host}/app:v1 -> {mirrored}\n1 mirrored images: 0 present, 1 copied, 0 failed\n"), synced.stderr
-    assert (project.run("verify", pod).stdout) == "1 mirrored images: 1 present\n"
+    assert (synced.returncode, synced.stdout) == (0, f"copied: {source.registry.host}/app:v1 -> {mirrored}\n1 mirrored image: 0 present, 1 copied, 0 failed\n"), synced.stderr
+    assert (project.run("verify", pod).stdout) == "1 mirrored image: 1 present\n"
     # Without the section, HTTPS is tried, and the message says how to allow HTTP.
     (project.folder / ".kmirror.yaml").write_text(f"mirrors:\n  - {{from: '{source.registry.host}', to: '{basic_mirror.host}/mirror'}}\n")
     refused = project.run("verify", pod)
@@ -362,7 +362,7 @@ def test_identity_token_for_verify_and_sync(source: Source, token_mirror: tuple[
     # skopeo gets the identity token as such (not an empty password), and pushes with it.
     synced = project.run("sync", pod)
     assert synced.returncode == 0, synced.stderr
-    assert project.run("verify", pod).stdout == "1 mirrored images: 1 present\n"
+    assert project.run("verify", pod).stdout == "1 mirrored image: 1 present\n"
 
 
 def test_a_digest_the_mirror_lacks_fails(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> None:
