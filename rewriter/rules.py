@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, parse
+from rewriter.reference import DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, endpoint, parse
 
 PLACEHOLDERS = ("registry", "repository", "path", "path_dotted", "name")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -19,6 +19,10 @@ _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 
 class RuleError(ValueError):
     """A rule that cannot be used; the message says which part is wrong."""
+
+
+class DigestError(ReferenceError):
+    """A rule would drop or replace the digest a reference is pinned to; the message says how to fix the rule."""
 
 
 class Prefix(NamedTuple):
@@ -41,7 +45,7 @@ class Prefix(NamedTuple):
 
 
 def parse_prefix(text: str) -> Prefix:
-    """Parse `host[/component...]`; Docker Hub's host aliases become docker.io.
+    """Parse `host[/component...]`; the host becomes the registry a runtime contacts (`reference.endpoint`).
 
     The host and the components follow the reference grammar, so that a prefix which
     could never match a reference (`gcr.io/Google`, `gcr.io:x`) fails at load time.
@@ -51,9 +55,7 @@ def parse_prefix(text: str) -> Prefix:
         raise RuleError(f"{text!r} does not start with a registry host (e.g. docker.io, gcr.io, localhost:5000)")
     if not DOMAIN_RE.fullmatch(host):
         raise RuleError(f"{text!r}: invalid registry host {host!r}")
-    host = host.lower()
-    if host in DOCKER_HUB_ALIASES:
-        host = DOCKER_HUB
+    host = endpoint(host)
     components = tuple(path.split("/")) if path else ()
     if any(not c for c in components):
         raise RuleError(f"{text!r} has an empty path component")
@@ -99,7 +101,16 @@ class Rule(NamedTuple):
             rest = stripped
         if self.to is None:
             return ref
-        return _build(self.to, ref, rest, self.flatten, self.exact is not None)
+        result = _build(self.to, ref, rest, self.flatten, self.exact is not None)
+        # A digest is what a pin means: it travels, or a rule that names it in `from` replaces it by another.
+        if ref.digest is not None and result.digest != ref.digest:
+            named = self.exact is not None and self.exact.digest == ref.digest and result.digest is not None
+            if not named:
+                raise DigestError(
+                    f"pinned by digest, and the rule {self.describe()} would drop the digest: give `to` without a tag "
+                    "(the tag and digest travel) or name the digest in both `from` and `to`"
+                )
+        return result
 
 
 def make_rule(source: str, to: str | None, flatten: bool = False) -> Rule:
