@@ -24,8 +24,6 @@ references are never reported. Collections reached through aliases are visited o
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import re
@@ -65,19 +63,21 @@ _IMAGE_KEY_RE = re.compile(
     re.MULTILINE,
 )
 _IMAGE_NAME_RE = re.compile(  # name: SOME_IMAGE, the value perhaps tagged, anchored or on the next line
-    rf"name{_Q}[ \t]*:(?:\s|#[^\n]*+|[!&]\S*+)*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image"
+    rf"name{_Q}[ \t]*:\s*+(?:(?:[!&]\S*+|#[^\n]*+)\s*+)*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image"
 )
 _IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
 _VALUE_KEY_RE = re.compile(rf"(?:value|default){_Q}[ \t]*:")  # the key whose value such a name names
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
-# Spellings that hide a key or a reference from the patterns above, each rare in manifests, so a piece
-# holding one is composed: an escape that writes any character (`\x61`, `\u0061`, `\U...`, `\/`) or
-# joins two lines (a backslash before a line break), a line break other than LF and CRLF, and `!!binary`
-# (base64 of anything) anywhere; an alias or an explicit key (`? key`) where a key may name an image.
-# (Both run on lower-cased text, as the patterns above: `\U` is `\u` there.)
-_SPELLED_RE = re.compile(r"\\[xu/\r\n\x85\u2028\u2029]|\r(?!\n)|[\x85\u2028\u2029]|binary")
-_KEY_ELSEWHERE_RE = re.compile(r"(?<![^\s\[{,?:-])\*[^\s,\[\]{}]|(?<![^\s\[{,])\?(?=\s)")
+# Spellings that hide a key or a reference from the patterns above, each rare in manifests (`_spelled`,
+# `_key_elsewhere`). Each pattern starts with a literal character, which the search skips to quickly.
+_ESCAPE_RE = re.compile(r"\\[xu/\r\n\x85\u2028\u2029]")  # `\x61`, `\u0061` (`\U` once lower-cased), `\/`, `\` + break
+_LONE_CR_RE = re.compile(r"\r(?!\n)")
+_ODD_BREAKS = ("\x85", "\u2028", "\u2029")  # NEL, LS, PS: line breaks to YAML 1.1, go-yaml and libyaml
+# An alias after what may stand before a node (at the very start of a text it could name no anchor).
+_ALIAS_RE = re.compile(r"\*(?<=[\s\[{,?:-]\*)[^\s,\[\]{}]")
+_EXPLICIT_KEY_RE = re.compile(r"\?\s")
+_NODE_START = frozenset(" \t\r\n[{,\x85\u2028\u2029")  # what may stand before the `?` of an explicit key
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
 
@@ -152,16 +152,33 @@ def may_hold_images(text: str) -> bool:
     if _QUALIFIED_TEXT_RE.search(text):
         return True
     lowered = text.lower()
-    if _SPELLED_RE.search(lowered):
-        return True
     if "image" in lowered and (
-        _KEY_ELSEWHERE_RE.search(lowered)
-        or _IMAGE_KEY_RE.search(lowered)
+        _IMAGE_KEY_RE.search(lowered)
         or _IMAGE_FLAG_TEXT_RE.search(lowered)
         or (_IMAGE_NAME_RE.search(lowered) and _VALUE_KEY_RE.search(lowered))
+        or _key_elsewhere(lowered)
     ):
         return True
-    return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
+    return ("reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None) or _spelled(lowered)
+
+
+def _spelled(lowered: str) -> bool:
+    """The text may spell a key or reference that no pattern sees: an escape that writes any
+    character or joins two lines, a line break other than LF and CRLF, or `!!binary` (base64 of anything;
+    `!<tag:yaml.org,2002:binary>` verbatim; a stream with `%TAG` handles is composed whole anyway)."""
+    return (
+        ("\\" in lowered and _ESCAPE_RE.search(lowered) is not None)
+        or ("\r" in lowered and _LONE_CR_RE.search(lowered) is not None)
+        or (not lowered.isascii() and any(c in lowered for c in _ODD_BREAKS))
+        or ("binary" in lowered and ("!binary" in lowered or "2002:binary" in lowered))
+    )
+
+
+def _key_elsewhere(lowered: str) -> bool:
+    """A key may be written elsewhere: an alias (`*k : v`) or an explicit key (`? k`)."""
+    if _ALIAS_RE.search(lowered):
+        return True
+    return any(m.start() == 0 or lowered[m.start() - 1] in _NODE_START for m in _EXPLICIT_KEY_RE.finditer(lowered))
 
 
 def format_key(path: str, key: str) -> str:
@@ -197,9 +214,11 @@ def _string(node: ScalarNode) -> str | None:
     tag = node.tag
     value: str = node.value
     if tag == BINARY_TAG:
+        import base64  # here, not at the top: `!!binary` is rare and the filter must start fast
+
         try:
             return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64, or not UTF-8
             return None
     if tag in _TYPED_TAGS and ":" not in value:
         return None
