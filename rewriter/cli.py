@@ -27,7 +27,7 @@ from rewriter.files import STDIN, Replacement, check_writable, expand, write_ato
 from rewriter.findings import Finding
 from rewriter.pipeline import Outcome, process
 from rewriter.plan import Image
-from rewriter.reference import ReferenceError, parse
+from rewriter.reference import ReferenceError, normalization, parse
 from rewriter.rules import RuleError, make_rule
 
 
@@ -244,7 +244,7 @@ def explain_command(
 
 
 def _explain(text: str, settings: Config) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "mirrored", "rule", "blocked"))
+    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "normalization", "mirrored", "rule", "blocked"))
     row.update(input=text, valid=False, blocked=False)
     try:
         ref = parse(text)
@@ -259,6 +259,7 @@ def _explain(text: str, settings: Config) -> dict[str, object]:
         tag=ref.tag,
         digest=ref.digest,
         normalized=ref.normalized,
+        normalization=normalization(ref),
         mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
         rule=decision.rule.describe() if decision.rule is not None else None,
         blocked=decision.blocked,
@@ -272,6 +273,7 @@ def _explain_text(row: dict[str, object]) -> str:
     lines = [
         f"{row['input']}",
         f"  normalized: {row['normalized']}",
+        *(f"    ({step})" for step in row["normalization"]),  # type: ignore[attr-defined]
         f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
         f"  rule:       {row['rule'] or '(none)'}",
         f"  mirrored:   {row['mirrored'] or '(unchanged)'}",

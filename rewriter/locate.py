@@ -304,7 +304,8 @@ class _Walker:
             self.level -= 1
 
     def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
-        pairs = [(name, v) for k, v in node.value if isinstance(k, ScalarNode) and (name := _string(k)) is not None]
+        # A key YAML would type (`1: x`) is still a JSON key to kubectl: its text, then.
+        pairs = [(_string(k) or k.value, v) for k, v in node.value if isinstance(k, ScalarNode)]
         scalars = {k: text for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and (text := _string(v)) is not None}
         if "kind" in scalars and "apiVersion" in scalars:
             resource = _resource(node, scalars)

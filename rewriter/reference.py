@@ -118,11 +118,33 @@ def endpoint(host: str) -> str:
     Lower-cased (host names are case-insensitive), without the default port (`:443`,
     `:0443`: a runtime dials the same socket), Docker Hub's aliases folded to docker.io.
     """
-    host = host.lower()
-    name, colon, port = host.rpartition(":")
-    if colon and port.isdigit() and int(port) == DEFAULT_PORT:
-        host = name
-    return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
+    return _endpoint_steps(host)[-1]
+
+
+def _endpoint_steps(host: str) -> tuple[str, str, str]:
+    """`host` lower-cased, then without its default port, then with Docker Hub's aliases folded."""
+    lowered = host.lower()
+    name, colon, port = lowered.rpartition(":")
+    unported = name if colon and port.isdigit() and int(port) == DEFAULT_PORT else lowered
+    return lowered, unported, DOCKER_HUB if unported in DOCKER_HUB_ALIASES else unported
+
+
+def normalization(ref: ImageRef) -> list[str]:
+    """How `ref` as written becomes `ref.normalized`, one step a line (none when written normalised)."""
+    steps = []
+    if ref.domain is None:
+        steps.append(f"no registry host: Docker Hub ({DOCKER_HUB})")
+    elif ref.registry != ref.domain:
+        lowered, unported, folded = _endpoint_steps(ref.domain)
+        if lowered != ref.domain:
+            steps.append(f"host {ref.domain} lower-cased")
+        if unported != lowered:
+            steps.append(f"default port :{DEFAULT_PORT} removed from {lowered}")
+        if folded != unported:
+            steps.append(f"{unported} is Docker Hub ({DOCKER_HUB})")
+    if ref.repository != ref.path:
+        steps.append(f"{ref.path} is an official Docker Hub image: {ref.repository}")
+    return steps
 
 
 @functools.lru_cache(maxsize=4096)
