@@ -401,7 +401,7 @@ class _Walker:
         A decoded `!!binary` is not the text, and a mirror written into `!!timestamp` or
         `!!int` would make the manifest one that kubectl refuses.
         """
-        tag: str = node.tag
+        tag = node.tag or ""
         return tag.startswith(_CORE_TAG) and tag != _STR_TAG and _EXPLICIT_TAG_RE.match(self.text, node.start_mark.index) is not None
 
     def _stream_offset(self, node: Node) -> int:
