@@ -201,7 +201,7 @@ def _same_tree(outcome: Outcome) -> None:
 
 def _retyped(old: Node, new: Node) -> bool:
     """A plain scalar YAML typed (`2001-12-14`, a timestamp) and kubectl sends as a string, now a mirror: a string."""
-    return isinstance(old, ScalarNode) and old.style is None and old.value != new.value and new.tag == "tag:yaml.org,2002:str"
+    return isinstance(old, ScalarNode) and not old.style and old.value != new.value and new.tag == "tag:yaml.org,2002:str"
 
 
 def check_reference(text: str) -> None:

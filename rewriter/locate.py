@@ -45,6 +45,8 @@ BINARY_TAG = _CORE_TAG + "binary"
 _EXPLICIT_TAG_RE = re.compile(r"(?:&\S*\s+)*!")  # a scalar's properties (anchors, then a tag) start with a tag
 # Scalars kubectl sends as JSON numbers, booleans or null (go-yaml types them as YAML 1.1 does).
 _TYPED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool", "null"))
+# Plain words go-yaml reads as YAML 1.1 booleans where YAML 1.2 (ruamel.yaml's default) reads strings.
+_YAML_11_BOOLEANS = frozenset(w for word in ("y", "yes", "n", "no", "on", "off") for w in (word, word.capitalize(), word.upper()))
 _RESOURCE_KEYS = ("apiVersion", "kind", "name")
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
 _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
@@ -207,9 +209,12 @@ def _string(node: ScalarNode) -> str | None:
 
     kubectl's go-yaml sends as strings what YAML would type otherwise: a timestamp
     (`2001-12-14`), an application tag's value (`!foo x`), `!!binary` decoded (None when it
-    is not UTF-8), and sexagesimal YAML 1.1 numbers (`1:20`, which go-yaml does not type).
+    is not UTF-8), and sexagesimal YAML 1.1 numbers (`1:20`, which go-yaml does not type);
+    it sends YAML 1.1 booleans (`yes`, `off`) as booleans.
     """
     if node.ctag is _DEFAULT_STR:
+        if not node.style and node.value in _YAML_11_BOOLEANS:  # plain (style "")
+            return None
         return node.value  # type: ignore[no-any-return]
     tag = node.tag
     value: str = node.value

@@ -107,6 +107,14 @@ CASES: list[tuple[str, str]] = [
     ("value-folded-block", pod("    image: >-\n      quay.io/x/y:v1\n")),
     ("value-single-quoted", pod("    image: 'quay.io/x/y:v1'\n")),
     ("value-tag-on-next-line", pod("    image: !!str\n      quay.io/x/y:v1\n")),
+    ("value-escape-colon", pod('    image: "nginx\\u003a1.25"\n')),
+    ("value-anchor-and-tag", pod("    image: &i !foo quay.io/x/y:v1\n")),
+    ("value-after-tab", pod("    image:\tquay.io/x/y:v1\n")),
+    ("key-explicit-escaped-line-break", pod('    ? "ima\\\n      ge"\n    : quay.io/x/y:v1\n')),
+    ("key-explicit-comment-between", pod("    ? image  # the key: here\n    # value: below\n    : quay.io/x/y:v1\n")),
+    ("duplicate-key-blocked-last", pod("    image: mirror.example.com/hub/library/nginx:1\n    \"im\\x61ge\": nginx:1.25\n")),
+    ("collection-tags", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: !!seq\n  - !!map\n    name: c\n    image: !!str quay.io:443/x/y:v1\n"),
+    ("merge-key-list", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {a: &n c}\nspec:\n  containers:\n  - &one {image: quay.io/x/y:v1}\n  - <<: [*one]\n    name: *n\n".replace("- &one {image: quay.io/x/y:v1}\n", "- &one {name: b, image: quay.io/x/y:v1}\n")),
     # Line breaks: every YAML break before a value on its own line, and comments on the way.
     ("next-line-lone-cr", pod("    image:\r      nginx:1.25\n")),
     ("next-line-nel", pod("    image:\x85      nginx:1.25\n")),
@@ -196,3 +204,20 @@ def test_nothing_blocked_passes_silently(name: str, text: str, tmp_path: Path) -
         assert strict.stdout == b""
         check = kmirror("check", "in.yaml", cwd=tmp_path)
         assert check.returncode == 1, f"{name}: --strict refused but check passed: {check.stdout.decode()}"
+
+
+@pytest.mark.parametrize("value", ["1.25", "12345", "0x1f", "1e3", "1_000", "true", "yes", "null", "~"])
+def test_values_kubectl_sends_as_numbers_booleans_or_null_are_not_images(value: str) -> None:
+    """What YAML types as a number, boolean or null reaches the API server as one (which refuses it), not as an image."""
+    [sent] = kubectl_json(pod(f"    image: {value}\n")) or [None]
+    assert not isinstance(sent["spec"]["containers"][0].get("image"), str)
+    assert process(pod(f"    image: {value}\n").encode(), "pod.yaml", CONFIG).images == ()
+
+
+@pytest.mark.parametrize("value", ["2001-12-14", "!foo 123", "!!str 12", "'1.25'"])
+def test_values_kubectl_sends_as_strings_are_read(value: str) -> None:
+    text = pod(f"    image: {value}\n")
+    [sent] = kubectl_json(text) or [None]
+    image = sent["spec"]["containers"][0]["image"]
+    assert isinstance(image, str)
+    assert [i.location.text for i in process(text.encode(), "pod.yaml", CONFIG).images] == [image]
