@@ -41,10 +41,10 @@ from rewriter.stream import Document, compose_text
 _DEFAULT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag object most string scalars share
 _CORE_TAG = "tag:yaml.org,2002:"
 _STR_TAG = _CORE_TAG + "str"
-BINARY_TAG = _CORE_TAG + "binary"
+_BINARY_TAG = _CORE_TAG + "binary"
 _EXPLICIT_TAG_RE = re.compile(r"(?:&\S*\s+)*!")  # a scalar's properties (anchors, then a tag) start with a tag
 # Scalars kubectl sends as JSON numbers, booleans or null (go-yaml types them as YAML 1.1 does).
-_TYPED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool", "null"))
+_TYPED_TAGS = frozenset(_CORE_TAG + name for name in ("int", "float", "bool", "null"))
 # Plain words go-yaml reads as YAML 1.1 booleans where YAML 1.2 (ruamel.yaml's default) reads strings.
 _YAML_11_BOOLEANS = frozenset(w for word in ("y", "yes", "n", "no", "on", "off") for w in (word, word.capitalize(), word.upper()))
 _RESOURCE_KEYS = ("apiVersion", "kind", "name")
@@ -148,8 +148,9 @@ def may_hold_images(text: str) -> bool:
     a key naming an image with a value on its line or a scalar on the next, a `name`
     naming an image along with a `value` or `default` key, an image flag, a `reference`
     key, or a `/` followed in the same token by a tag or digest (every registry-qualified
-    reference, `docker://` URLs included). Text that spells keys or values another way
-    (escapes, odd line breaks, `!!binary`, aliases, explicit keys: `_SPELLED_RE`) is kept.
+    reference, `docker://` URLs included). Text that may spell keys or values another way
+    (escapes, odd line breaks, `!!binary`: `_spelled`; aliases, explicit keys: `_key_elsewhere`)
+    is kept.
     """
     if _QUALIFIED_TEXT_RE.search(text):
         return True
@@ -218,7 +219,7 @@ def _string(node: ScalarNode) -> str | None:
         return node.value  # type: ignore[no-any-return]
     tag = node.tag
     value: str = node.value
-    if tag == BINARY_TAG:
+    if tag == _BINARY_TAG:
         import base64  # here, not at the top: `!!binary` is rare and the filter must start fast
 
         try:
