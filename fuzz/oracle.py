@@ -9,7 +9,9 @@ rewrite, and a rewrite keeps kmirror's promises:
 - a second run changes nothing and fails on nothing;
 - the output composes to the same node tree, each edited scalar holding the mirrors;
 - findings render in every report format;
-- no warning reaches standard error.
+- no warning reaches standard error;
+- the prefilter is sound: the references found equal those found by composing every
+  document (`_prefilter_is_sound`), whatever the spelling of keys and values.
 
 `check_reference(text)`: any string either parses as an image reference or raises
 ReferenceError; a parsed reference prints back as written, and applying the rules to
@@ -29,10 +31,11 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.config import Config, parse_config
 from rewriter.errors import KmirrorError
+from rewriter.locate import NestingError, locate, may_hold_images
 from rewriter.pipeline import Outcome, process
 from rewriter.reference import ReferenceError, parse
 from rewriter.report import FORMATS, render
-from rewriter.stream import compose_text
+from rewriter.stream import compose_text, documents
 
 NAME = "fuzz.yaml"
 # Mirrors on hosts that no input is likely to hold already, so that the edits can be undone to compare values.
@@ -66,10 +69,24 @@ TOLERATED_WARNINGS: list[type[Warning]] = []
 
 def check_stream(data: bytes) -> None:
     """Run `data` through the whole rewrite with no rules and with two rule sets."""
-    if _rewrite(data, NO_RULES) is None:
+    outcome = _rewrite(data, NO_RULES)
+    if outcome is None:
         return
+    _prefilter_is_sound(outcome)
     for config in (RULES, FIELD_RULES):
         _rewrite(data, config)
+
+
+def _prefilter_is_sound(outcome: Outcome) -> None:
+    """The references found with the textual prefilter are those found composing every document."""
+    source = outcome.source
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kmirror's own warnings are checked by _quietly
+        try:
+            everything = locate(documents(source))
+        except (KmirrorError, NestingError):
+            return  # a document the prefilter skipped may be one no composer can read: documented
+    assert locate(documents(source, may_hold_images)) == everything, "the prefilter skipped a document holding a reference"
 
 
 def _rewrite(data: bytes, config: Config) -> Outcome | None:
@@ -161,7 +178,8 @@ def _same_tree(outcome: Outcome) -> None:
         if old_node is None or new_node is None:
             assert old_node is None and new_node is None
             continue
-        assert type(old_node) is type(new_node) and old_node.tag == new_node.tag, "node kinds or tags differ"
+        assert type(old_node) is type(new_node), "node kinds differ"
+        assert old_node.tag == new_node.tag or _retyped(old_node, new_node), "node tags differ"
         if isinstance(old_node, ScalarNode):
             if old_node.value != new_node.value:
                 begin, end = old_node.start_mark.index, old_node.end_mark.index
@@ -179,6 +197,11 @@ def _same_tree(outcome: Outcome) -> None:
                 pairs += [(old_key, new_key), (old_value, new_value)]
         elif isinstance(old_node, SequenceNode):
             pairs += list(zip(old_node.value, new_node.value))
+
+
+def _retyped(old: Node, new: Node) -> bool:
+    """A plain scalar YAML typed (`2001-12-14`, a timestamp) and kubectl sends as a string, now a mirror: a string."""
+    return isinstance(old, ScalarNode) and not old.style and old.value != new.value and new.tag == "tag:yaml.org,2002:str"
 
 
 def check_reference(text: str) -> None:

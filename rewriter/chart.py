@@ -35,7 +35,7 @@ from rewriter.errors import KmirrorError
 from rewriter.helm import ChartRef, Render, pull, template
 from rewriter.pipeline import Outcome, process
 from rewriter.reference import ImageRef, ReferenceError, parse
-from rewriter.rules import RuleSet
+from rewriter.rules import Decision, RuleSet
 from rewriter.splice import Edit, splice
 from rewriter.stream import decode
 
@@ -304,7 +304,7 @@ def plan_changes(images: list[ImageValue], merged: dict[Keys, Scalar], rules: Ru
     share one registry, global is set to it; otherwise global is emptied, and each such
     image gets its own registry (mirrored or not), which bitnami-style charts then use.
     """
-    targets = [(image, rules.decide(image.ref)) for image in images]
+    targets = [(image, _decide(rules, image)) for image in images]
     global_registry = merged.get(GLOBAL_REGISTRY)
     via_global = {(d.mirrored or i.ref).domain or "docker.io" for i, d in targets if i.via_global}
     new_global = (via_global.pop() if len(via_global) == 1 else "") if via_global else None
@@ -375,6 +375,14 @@ def _emit(tree: dict[str, object], depth: int) -> list[str]:
 def _key(key: str) -> str:
     plain = _PLAIN_KEY_RE.fullmatch(key) and key.lower() not in _YAML_WORDS
     return key if plain else json.dumps(key)
+
+
+def _decide(rules: RuleSet, image: ImageValue) -> Decision:
+    """The rules' decision for one image value; KmirrorError when its rule cannot apply (a digest it would drop)."""
+    try:
+        return rules.decide(image.ref)
+    except ReferenceError as exc:
+        raise KmirrorError(f"cannot mirror chart values: {'.'.join(image.keys)}: {image.ref}: {exc}") from None
 
 
 def splice_values(changes: list[Change]) -> dict[ValuesFile, str]:

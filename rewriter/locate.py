@@ -15,9 +15,12 @@ Where a reference is recognised (the whole scalar unless said otherwise):
   to the embedded document (an embedded Pod in a ConfigMap, a JSON annotation);
 - the user's own field paths (`fields:` in the rules file).
 
-Values that are templated (`{{ }}`, `$( )`, `${ }`) or do not parse as references are
-never reported, nor is anything in a resource annotated `kmirror.dev/ignore: "true"`.
-Collections reached through aliases are visited once.
+Keys and values are read as kubectl reads them when it turns YAML into JSON: keys by
+their value however they are spelled (quoted, escaped, `? key`, an alias, a tag), and a
+value as the string kubectl sends (`_string`: whatever its tag, `!!binary` decoded, a
+timestamp too). Values that are templated (`{{ }}`, `$( )`, `${ }`) or do not parse as
+references are never reported, nor is anything in a resource annotated
+`kmirror.dev/ignore: "true"`. Collections reached through aliases are visited once.
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
 from rewriter.stream import Document, compose_text
 
-STR_TAG = "tag:yaml.org,2002:str"
 _DEFAULT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag object most string scalars share
+_CORE_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _CORE_TAG + "str"
+_BINARY_TAG = _CORE_TAG + "binary"
+_EXPLICIT_TAG_RE = re.compile(r"(?:&\S*\s+)*!")  # a scalar's properties (anchors, then a tag) start with a tag
+# Scalars kubectl sends as JSON numbers, booleans or null (go-yaml types them as YAML 1.1 does).
+_TYPED_TAGS = frozenset(_CORE_TAG + name for name in ("int", "float", "bool", "null"))
+# Plain words go-yaml reads as YAML 1.1 booleans where YAML 1.2 (ruamel.yaml's default) reads strings.
+_YAML_11_BOOLEANS = frozenset(w for word in ("y", "yes", "n", "no", "on", "off") for w in (word, word.capitalize(), word.upper()))
 _RESOURCE_KEYS = ("apiVersion", "kind", "name")
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
 _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
@@ -52,14 +62,25 @@ _KEY_MAX = 512
 _IMAGE_KEY_RE = re.compile(
     rf"image[\w.-]{{0,{_KEY_MAX}}}+{_Q}[ \t]*:[ \t]*(?!\{{\s*\}})[^\s#]"  # image: VALUE (not an empty {})
     rf"|image[\w.-]{{0,{_KEY_MAX}}}+{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*"
-    r"[ \t]*(?!- )[^\s#](?![^\n]*:(?:[ \t]|\r?$))",  # image:\n  VALUE (a scalar, not a mapping)
+    r"[ \t]*(?!- )[^\s#](?![^\n#]*:(?:[ \t]|\r?$))",  # image:\n  VALUE (a scalar, not a mapping; a comment may hold `: `)
     re.MULTILINE,
 )
-_IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image")  # name: SOME_IMAGE
+_IMAGE_NAME_RE = re.compile(  # name: SOME_IMAGE, the value perhaps tagged, anchored or on the next line
+    rf"name{_Q}[ \t]*:\s*+(?:(?:[!&]\S*+|#[^\n]*+)\s*+)*[\\\"']*[^\s\"',}}]{{0,{_KEY_MAX}}}image"
+)
 _IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
 _VALUE_KEY_RE = re.compile(rf"(?:value|default){_Q}[ \t]*:")  # the key whose value such a name names
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
+# Spellings that hide a key or a reference from the patterns above, each rare in manifests (`_spelled`,
+# `_key_elsewhere`). Each pattern starts with a literal character, which the search skips to quickly.
+_ESCAPE_RE = re.compile(r"\\[xu/\r\n\x85\u2028\u2029]")  # `\x61`, `\u0061` (`\U` once lower-cased), `\/`, `\` + break
+_LONE_CR_RE = re.compile(r"\r(?!\n)")
+_ODD_BREAKS = ("\x85", "\u2028", "\u2029")  # NEL, LS, PS: line breaks to YAML 1.1, go-yaml and libyaml
+# An alias after what may stand before a node (at the very start of a text it could name no anchor).
+_ALIAS_RE = re.compile(r"\*(?<=[\s\[{,?:-]\*)[^\s,\[\]{}]")
+_EXPLICIT_KEY_RE = re.compile(r"\?\s")
+_NODE_START = frozenset(" \t\r\n[{,\x85\u2028\u2029")  # what may stand before the `?` of an explicit key
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
 
@@ -128,7 +149,9 @@ def may_hold_images(text: str) -> bool:
     a key naming an image with a value on its line or a scalar on the next, a `name`
     naming an image along with a `value` or `default` key, an image flag, a `reference`
     key, or a `/` followed in the same token by a tag or digest (every registry-qualified
-    reference, `docker://` URLs included).
+    reference, `docker://` URLs included). Text that may spell keys or values another way
+    (escapes, odd line breaks, `!!binary`: `_spelled`; aliases, explicit keys: `_key_elsewhere`)
+    is kept.
     """
     if _QUALIFIED_TEXT_RE.search(text):
         return True
@@ -137,9 +160,29 @@ def may_hold_images(text: str) -> bool:
         _IMAGE_KEY_RE.search(lowered)
         or _IMAGE_FLAG_TEXT_RE.search(lowered)
         or (_IMAGE_NAME_RE.search(lowered) and _VALUE_KEY_RE.search(lowered))
+        or _key_elsewhere(lowered)
     ):
         return True
-    return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
+    return ("reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None) or _spelled(lowered)
+
+
+def _spelled(lowered: str) -> bool:
+    """The text may spell a key or reference that no pattern sees: an escape that writes any
+    character or joins two lines, a line break other than LF and CRLF, or `!!binary` (base64 of anything;
+    `!<tag:yaml.org,2002:binary>` verbatim; a stream with `%TAG` handles is composed whole anyway)."""
+    return (
+        ("\\" in lowered and _ESCAPE_RE.search(lowered) is not None)
+        or ("\r" in lowered and _LONE_CR_RE.search(lowered) is not None)
+        or (not lowered.isascii() and any(c in lowered for c in _ODD_BREAKS))
+        or ("binary" in lowered and ("!binary" in lowered or "2002:binary" in lowered))
+    )
+
+
+def _key_elsewhere(lowered: str) -> bool:
+    """A key may be written elsewhere: an alias (`*k : v`) or an explicit key (`? k`)."""
+    if _ALIAS_RE.search(lowered):
+        return True
+    return any(m.start() == 0 or lowered[m.start() - 1] in _NODE_START for m in _EXPLICIT_KEY_RE.finditer(lowered))
 
 
 def format_key(path: str, key: str) -> str:
@@ -163,9 +206,30 @@ def _is_image_name(name: str) -> bool:
     return "image" in lowered and not any(word in lowered for word in _NOT_AN_IMAGE)
 
 
-def _is_str(node: ScalarNode) -> bool:
-    """The scalar is a string (the resolver's shared default tag, or a tag that reads the same)."""
-    return node.ctag is _DEFAULT_STR or node.tag == STR_TAG
+def _string(node: ScalarNode) -> str | None:
+    """The scalar as kubectl sends it: its string, or None for a number, boolean or null.
+
+    kubectl's go-yaml sends as strings what YAML would type otherwise: a timestamp
+    (`2001-12-14`), an application tag's value (`!foo x`), `!!binary` decoded (None when it
+    is not UTF-8), and sexagesimal YAML 1.1 numbers (`1:20`, which go-yaml does not type);
+    it sends YAML 1.1 booleans (`yes`, `off`) as booleans.
+    """
+    if node.ctag is _DEFAULT_STR:
+        if not node.style and node.value in _YAML_11_BOOLEANS:  # plain (style "")
+            return None
+        return node.value  # type: ignore[no-any-return]
+    tag = node.tag
+    value: str = node.value
+    if tag == _BINARY_TAG:
+        import base64  # here, not at the top: `!!binary` is rare and the filter must start fast
+
+        try:
+            return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
+        except ValueError:  # not base64, or not UTF-8
+            return None
+    if tag in _TYPED_TAGS and ":" not in value:
+        return None
+    return value
 
 
 def _templated(value: str) -> bool:
@@ -247,8 +311,9 @@ class _Walker:
             self.level -= 1
 
     def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
-        pairs = [(k.value, v) for k, v in node.value if isinstance(k, ScalarNode) and isinstance(k.value, str)]
-        scalars = {k: v.value for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and _is_str(v)}
+        # A key YAML would type (`1: x`) is still a JSON key to kubectl: its text, then.
+        pairs = [(_string(k) or k.value, v) for k, v in node.value if isinstance(k, ScalarNode)]
+        scalars = {k: text for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and (text := _string(v)) is not None}
         if "kind" in scalars and "apiVersion" in scalars:
             if _ignored(node):
                 return
@@ -260,11 +325,12 @@ class _Walker:
             child_path = path + after if path else first
             child_keys = (*keys, key)
             if isinstance(value, ScalarNode):
+                text = _string(value)
                 whole = (
                     key == "image"
                     or (key == "reference" and parent == "image")
-                    or (_is_image_name(key) and _has_structure(value.value))
-                    or (key in ("value", "default") and _is_image_name(sibling_name) and _has_structure(value.value))
+                    or (_is_image_name(key) and _has_structure(text))
+                    or (key in ("value", "default") and _is_image_name(sibling_name) and _has_structure(text))
                     or self._declared(child_keys, resource)
                 )
                 carrier = _carrier(key, resource, keys)
@@ -282,7 +348,7 @@ class _Walker:
                 whole = after_flag or self._declared(item_keys, resource)
                 carrier = "arg" if parent in ("args", "command") else "field"
                 self.scalar(item, item_path, item_keys, resource, carrier, whole=whole)
-                previous = item.value if isinstance(item.value, str) else None
+                previous = _string(item)
             else:
                 self.node(item, item_path, item_keys, resource, parent)
                 previous = None
@@ -291,16 +357,17 @@ class _Walker:
         return bool(self.fields) and any(f.segments == keys and (f.kind is None or f.kind == resource.kind) for f in self.fields)
 
     def scalar(self, node: ScalarNode, path: str, keys: tuple[str, ...], resource: Resource, carrier: str | None, whole: bool) -> None:
-        if not node.value or not _is_str(node):
+        value = _string(node)
+        if not value:
             return
-        value: str = node.value
+        verbatim = node.ctag is _DEFAULT_STR or not self._typed(node)
         carrier = carrier or "field"
         if whole and _whole(value) is not None:
-            self.record(node, path, resource, carrier, 0, value)
+            self.record(node, path, resource, carrier, 0, value, verbatim)
             return
         for offset, token in _tokens(value):
-            self.record(node, path, resource, carrier, offset, token)
-        if (self.host is None or self.host.depth < _EMBEDDED_DEPTH) and _may_embed(value):
+            self.record(node, path, resource, carrier, offset, token, verbatim)
+        if verbatim and (self.host is None or self.host.depth < _EMBEDDED_DEPTH) and _may_embed(value):
             self.embedded(node, path, resource, carrier)
 
     def embedded(self, node: ScalarNode, path: str, resource: Resource, carrier: str) -> None:
@@ -325,17 +392,26 @@ class _Walker:
                 walker = _Walker(value, self.document, self.fields, self.found, self.unsafe, outer, host)
                 walker.node(root, "", (), Resource(), None)
 
-    def record(self, node: ScalarNode, path: str, resource: Resource, carrier: str, offset: int, token: str) -> None:
+    def record(self, node: ScalarNode, path: str, resource: Resource, carrier: str, offset: int, token: str, verbatim: bool = True) -> None:
         if self.host is not None:
             path, resource, carrier = self.host.path, self.host.resource, self.host.carrier
-        inner = self._mapper(node)(offset, token)
+        inner = self._mapper(node)(offset, token) if verbatim else None
         start = None if inner is None else self.outer(inner, token)
         if start is None:
-            # Read from the value but not found verbatim in the text (escapes): report, never edit.
+            # Read from the value but not found verbatim in the text (escapes, `!!binary`): report, never edit.
             at = self._stream_offset(node)
             self.unsafe.append(Location(self.document, path, at, at, token, carrier, resource, safe=False))
         elif start not in self.found:
             self.found[start] = Location(self.document, path, start, start + len(token.encode("utf-8")), token, carrier, resource)
+
+    def _typed(self, node: ScalarNode) -> bool:
+        """The scalar has an explicit YAML type other than `!!str`: what it holds is reported, never edited.
+
+        A decoded `!!binary` is not the text, and a mirror written into `!!timestamp` or
+        `!!int` would make the manifest one that kubectl refuses.
+        """
+        tag = node.tag or ""
+        return tag.startswith(_CORE_TAG) and tag != _STR_TAG and _EXPLICIT_TAG_RE.match(self.text, node.start_mark.index) is not None
 
     def _stream_offset(self, node: Node) -> int:
         """Where `node` starts in the stream (for an embedded document: where its host scalar starts)."""
@@ -471,6 +547,6 @@ def _resource(node: MappingNode, scalars: dict[str, str]) -> Resource:
     name = namespace = None
     for k, v in node.value:
         if isinstance(k, ScalarNode) and k.value == "metadata" and isinstance(v, MappingNode):
-            meta = {mk.value: mv.value for mk, mv in v.value if isinstance(mv, ScalarNode) and _is_str(mv)}
+            meta = {mk.value: text for mk, mv in v.value if isinstance(mv, ScalarNode) and (text := _string(mv)) is not None}
             name, namespace = meta.get("name"), meta.get("namespace")
     return Resource(scalars.get("apiVersion"), scalars.get("kind"), name, namespace)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
 from rewriter.locate import Location
 from rewriter.reference import ImageRef, ReferenceError, parse
-from rewriter.rules import Decision, RuleSet
+from rewriter.rules import Decision, DigestError, RuleSet
 from rewriter.splice import Edit
 from rewriter.stream import Source
 
@@ -45,6 +45,9 @@ def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
         ref = parse(location.text)
         try:
             decision = rules.decide(ref)
+        except DigestError as exc:
+            problems.append(_finding(source, location, line, column, UNSAFE, f"{location.text}: {exc}", None))
+            continue
         except ReferenceError as exc:
             problems.append(_finding(source, location, line, column, BAD_RESULT, f"{location.text}: the matching rule gives an invalid reference: {exc}", None))
             continue

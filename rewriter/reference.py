@@ -23,8 +23,10 @@ The name (domain and path) is at most 255 characters, counted as a runtime count
 on the normalised name (`docker.io/library/` included). The first component is a domain
 only when it contains "." or ":", is "localhost", or has an upper-case letter;
 otherwise the reference is on Docker Hub. Normalisation, a separate step, adds
-"docker.io" and, for single-component Docker Hub names, "library/"; "index.docker.io"
-and "registry-1.docker.io" are "docker.io".
+"docker.io" and, for single-component Docker Hub names, "library/". The registry is the
+endpoint a runtime contacts (`endpoint`): the host lower-cased, the default HTTPS port
+":443" removed, and Docker Hub's aliases ("index.docker.io", "registry-1.docker.io")
+folded to "docker.io", so `Quay.IO:443/x` is on quay.io.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import NamedTuple
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DEFAULT_PORT = 443  # runtimes pull over HTTPS: `host:443` is `host`
 NAME_MAX = 255
 
 _ALNUM = r"[a-z0-9]+"
@@ -79,10 +82,8 @@ class ImageRef(NamedTuple):
         if self.domain is None:
             return DOCKER_HUB
         lowered = self.domain.lower()
-        if lowered in DOCKER_HUB_ALIASES:
-            return DOCKER_HUB
         # A host recognised only by its upper case (`J/app`) keeps it: lower-cased it would read as Docker Hub.
-        return lowered if ("." in lowered or ":" in lowered or lowered == "localhost") else self.domain
+        return endpoint(lowered) if ("." in lowered or ":" in lowered or lowered == "localhost") else self.domain
 
     @property
     def repository(self) -> str:
@@ -109,6 +110,41 @@ class ImageRef(NamedTuple):
     def __str__(self) -> str:
         head = f"{self.domain}/{self.path}" if self.domain is not None else self.path
         return head + self.suffix
+
+
+def endpoint(host: str) -> str:
+    """The registry a container runtime contacts for `host` (`Docker.IO:443` is `docker.io`).
+
+    Lower-cased (host names are case-insensitive), without the default port (`:443`,
+    `:0443`: a runtime dials the same socket), Docker Hub's aliases folded to docker.io.
+    """
+    return _endpoint_steps(host)[-1]
+
+
+def _endpoint_steps(host: str) -> tuple[str, str, str]:
+    """`host` lower-cased, then without its default port, then with Docker Hub's aliases folded."""
+    lowered = host.lower()
+    name, colon, port = lowered.rpartition(":")
+    unported = name if colon and port.isdigit() and int(port) == DEFAULT_PORT else lowered
+    return lowered, unported, DOCKER_HUB if unported in DOCKER_HUB_ALIASES else unported
+
+
+def normalization(ref: ImageRef) -> list[str]:
+    """How `ref` as written becomes `ref.normalized`, one step a line (none when written normalised)."""
+    steps = []
+    if ref.domain is None:
+        steps.append(f"no registry host: Docker Hub ({DOCKER_HUB})")
+    elif ref.registry != ref.domain:
+        lowered, unported, folded = _endpoint_steps(ref.domain)
+        if lowered != ref.domain:
+            steps.append(f"host {ref.domain} lower-cased")
+        if unported != lowered:
+            steps.append(f"default port :{DEFAULT_PORT} removed from {lowered}")
+        if folded != unported:
+            steps.append(f"{unported} is Docker Hub ({DOCKER_HUB})")
+    if ref.repository != ref.path:
+        steps.append(f"{ref.path} is an official Docker Hub image: {ref.repository}")
+    return steps
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,7 +14,7 @@ import functools
 import re
 from typing import NamedTuple
 
-from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, parse
+from rewriter.reference import DOMAIN_RE, PATH_RE, ImageRef, ReferenceError, endpoint, parse
 
 PLACEHOLDERS = ("registry", "repository", "path", "path_dotted", "name")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -22,6 +22,10 @@ _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 
 class RuleError(ValueError):
     """A rule that cannot be used; the message says which part is wrong."""
+
+
+class DigestError(ReferenceError):
+    """A rule would drop or replace the digest a reference is pinned to; the message says how to fix the rule."""
 
 
 class Prefix(NamedTuple):
@@ -44,7 +48,7 @@ class Prefix(NamedTuple):
 
 
 def parse_prefix(text: str) -> Prefix:
-    """Parse `host[/component...]`; Docker Hub's host aliases become docker.io.
+    """Parse `host[/component...]`; the host becomes the registry a runtime contacts (`reference.endpoint`).
 
     The host and the components follow the reference grammar, so that a prefix which
     could never match a reference (`gcr.io/Google`, `gcr.io:x`) fails at load time.
@@ -54,9 +58,7 @@ def parse_prefix(text: str) -> Prefix:
         raise RuleError(f"{text!r} does not start with a registry host (e.g. docker.io, gcr.io, localhost:5000)")
     if not DOMAIN_RE.fullmatch(host):
         raise RuleError(f"{text!r}: invalid registry host {host!r}")
-    host = host.lower()
-    if host in DOCKER_HUB_ALIASES:
-        host = DOCKER_HUB
+    host = endpoint(host)
     components = tuple(path.split("/")) if path else ()
     if any(not c for c in components):
         raise RuleError(f"{text!r} has an empty path component")
@@ -102,7 +104,16 @@ class Rule(NamedTuple):
             rest = stripped
         if self.to is None:
             return ref
-        return _build(self.to, ref, rest, self.flatten, self.exact is not None)
+        result = _build(self.to, ref, rest, self.flatten, self.exact is not None)
+        # A digest is what a pin means: it travels, or a rule that names it in `from` replaces it by another.
+        if ref.digest is not None and result.digest != ref.digest:
+            named = self.exact is not None and self.exact.digest == ref.digest and result.digest is not None
+            if not named:
+                raise DigestError(
+                    f"pinned by digest, and the rule {self.describe()} would drop the digest: give `to` without a tag "
+                    "(the tag and digest travel) or name the digest in both `from` and `to`"
+                )
+        return result
 
     def produces(self, ref: ImageRef) -> bool:
         """True when `ref` has the shape of this rule's results (its name is one `to` can give)."""

@@ -33,7 +33,7 @@ from pathlib import Path
 from rewriter.config import Config, RegistrySettings, settings_for
 from rewriter.errors import KmirrorError
 from rewriter.files import write_atomic
-from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, parse
+from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef, ReferenceError, parse
 from rewriter.rules import Prefix, Rule, RuleSet
 
 FORMATS = ("containerd-hosts", "containerd-config", "kind", "k3s", "crio", "docker", "talos", "kubeadm")
@@ -223,8 +223,15 @@ def entries(rules: RuleSet) -> list[Entry]:
 
 
 def exact_rules(rules: RuleSet) -> list[Rule]:
-    """The exact-image rules that apply to their own image (not shadowed by an earlier rule)."""
-    return [r for r in rules.rules if r.exact is not None and rules.decide(r.exact).rule is r]
+    """The exact-image rules that apply to their own image (not shadowed by an earlier rule, nor refused on it)."""
+    return [r for r in rules.rules if r.exact is not None and _applies_to_itself(rules, r.exact, r)]
+
+
+def _applies_to_itself(rules: RuleSet, image: ImageRef, rule: Rule) -> bool:
+    try:
+        return rules.decide(image).rule is rule
+    except ReferenceError:  # the rule would drop the digest it names: it rewrites nothing
+        return False
 
 
 def _candidate_prefixes(rules: RuleSet) -> list[Prefix]:

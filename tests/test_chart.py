@@ -308,3 +308,10 @@ def test_override_text_quotes_keys_that_yaml_would_read_otherwise() -> None:
     assert text == '# header\n"on":\n  "a b":\n    image: "m.example/x:1"  # was not set\n'
     assert override_text([], "header") == "# header\n{}\n"
 
+
+
+def test_a_rule_that_would_drop_a_digest_is_refused_not_applied() -> None:
+    merged = merge([values(f"web:\n  image: nginx:1.16@sha256:{'ab' * 32}\n")])
+    rules = parse_config('mirrors:\n  - {from: "docker.io/library/nginx:1.16", to: "m.example/nginx:1.16-patched"}\n', "rules").rules
+    with pytest.raises(KmirrorError, match=r"^cannot mirror chart values: web\.image: nginx:1\.16@sha256:(ab)+: pinned by digest"):
+        plan_changes(find_images(merged, frozenset()), merged, rules)

@@ -183,11 +183,31 @@ def test_explain_json_contract(tmp_path: Path) -> None:
     assert rows[0] == {
         "input": "nginx:1.16", "valid": True, "error": None, "registry": "docker.io", "repository": "library/nginx",
         "tag": "1.16", "digest": None, "normalized": "docker.io/library/nginx:1.16",
+        "normalization": ["no registry host: Docker Hub (docker.io)", "nginx is an official Docker Hub image: library/nginx"],
         "mirrored": "hub.mirror.example/library/nginx:1.16", "rule": "docker.io -> hub.mirror.example", "blocked": False,
     }
     assert rows[1]["mirrored"] is None and rows[1]["rule"] is None and rows[1]["blocked"] is False
     assert rows[2]["valid"] is False and "lowercase" in rows[2]["error"]
     assert list(rows[2]) == list(rows[0])
+
+
+def test_explain_shows_how_a_host_is_normalised(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    shown = run("explain", "--config", "rules.yaml", "Docker.IO:443/library/nginx:1.16", cwd=tmp_path).stdout.decode()
+    assert "    (host Docker.IO:443 lower-cased)\n    (default port :443 removed from docker.io:443)\n" in shown
+    assert "mirrored:   hub.mirror.example/library/nginx:1.16" in shown
+
+
+def test_a_rule_that_would_drop_a_digest_is_km002_for_check_and_strict(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text('mirrors:\n  - {from: "docker.io/library/nginx:1.16", to: "harbor.example.com/nginx:1.16-patched"}\n')
+    pod = POD.replace(b"nginx:1.16", b"nginx:1.16@sha256:" + b"ab" * 32)
+    (tmp_path / "pod.yaml").write_bytes(pod)
+    check = run("check", "--config", "rules.yaml", "pod.yaml", cwd=tmp_path)
+    assert check.returncode == 1
+    assert "pod.yaml:8:14: KM002 nginx:1.16@sha256:" in check.stdout.decode() and "would drop the digest" in check.stdout.decode()
+    strict = run("--config", "rules.yaml", "--strict", stdin=pod, cwd=tmp_path)
+    assert (strict.returncode, strict.stdout) == (1, b"")
+    assert run("--config", "rules.yaml", stdin=pod, cwd=tmp_path).stdout == pod
 
 
 def test_explain_blocked_when_no_rule_rewrites(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 import oracle  # noqa: E402  (fuzz/ is not a package: the atheris targets run it as a script folder)
 
 TOKENS = [
-    ast.literal_eval(line)
+    ast.literal_eval("b" + line).decode("utf-8")  # the dictionary's escapes are bytes (libFuzzer's format)
     for line in (ROOT / "fuzz" / "yaml.dict").read_text().splitlines()
     if line.startswith('"')
 ]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from rewriter.reference import ImageRef, ReferenceError, is_reference, parse
+from rewriter.reference import endpoint, normalization, ImageRef, ReferenceError, is_reference, parse
 
 H64 = "594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1"
 SHA256 = f"sha256:{H64}"
@@ -24,6 +24,15 @@ SHA512 = "sha512:" + "f" * 128
 VALID: list[tuple[str, str, str, str, str | None, str | None, str]] = [
     # Docker Hub: no domain, "library/" for single names, host aliases folded.
     ("hub-single-name", "nginx", "docker.io", "library/nginx", None, None, "docker.io/library/nginx"),
+    # The registry is the endpoint a runtime contacts: default port removed, host lower-cased, Hub aliases folded.
+    ("port-443", "quay.io:443/x/y:v1", "quay.io", "x/y", "v1", None, "quay.io/x/y:v1"),
+    ("port-443-hub-alias", "registry-1.docker.io:443/library/nginx:1.25", "docker.io", "library/nginx", "1.25", None, "docker.io/library/nginx:1.25"),
+    ("port-443-hub-short-name", "docker.io:443/nginx", "docker.io", "library/nginx", None, None, "docker.io/library/nginx"),
+    ("port-443-index-alias", "index.docker.io:443/library/nginx", "docker.io", "library/nginx", None, None, "docker.io/library/nginx"),
+    ("port-0443-upper-case", "Quay.IO:0443/x", "quay.io", "x", None, None, "quay.io/x"),
+    ("port-4430-kept", "quay.io:4430/x", "quay.io:4430", "x", None, None, "quay.io:4430/x"),
+    ("port-443-ipv6", "[::1]:443/x", "[::1]", "x", None, None, "[::1]/x"),
+    ("port-443-localhost", "localhost:443/x", "localhost", "x", None, None, "localhost/x"),
     ("hub-single-name-tag", "nginx:1.16", "docker.io", "library/nginx", "1.16", None, "docker.io/library/nginx:1.16"),
     ("hub-tag-with-dash", "nginx:1.16-alpine", "docker.io", "library/nginx", "1.16-alpine", None, "docker.io/library/nginx:1.16-alpine"),
     ("hub-user-namespace", "bitnami/redis", "docker.io", "bitnami/redis", None, None, "docker.io/bitnami/redis"),
@@ -319,3 +328,23 @@ def test_property_white_space_anywhere_is_refused(text: str, space: str, data: s
     at = data.draw(st.integers(0, len(text)))
     with pytest.raises(ReferenceError, match="white space"):
         parse(text[:at] + space + text[at:])
+
+
+@pytest.mark.parametrize(
+    ("host", "registry"),
+    [("quay.io", "quay.io"), ("QUAY.IO:443", "quay.io"), ("gcr.io:00443", "gcr.io"), ("registry-1.docker.io:443", "docker.io"),
+     ("Index.Docker.IO", "docker.io"), ("docker.io:5000", "docker.io:5000"), ("[::1]:443", "[::1]"), ("quay.io:8443", "quay.io:8443")],
+)
+def test_endpoint_is_the_registry_a_runtime_contacts(host: str, registry: str) -> None:
+    assert endpoint(host) == registry
+
+
+def test_normalization_names_each_step() -> None:
+    assert normalization(parse("quay.io/x:v1")) == []
+    assert normalization(parse("Registry-1.Docker.IO:443/nginx")) == [
+        "host Registry-1.Docker.IO:443 lower-cased",
+        "default port :443 removed from registry-1.docker.io:443",
+        "registry-1.docker.io is Docker Hub (docker.io)",
+        "nginx is an official Docker Hub image: library/nginx",
+    ]
+    assert normalization(parse("bitnami/redis")) == ["no registry host: Docker Hub (docker.io)"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rewriter.config import parse_config, preset_names
 from rewriter.reference import ImageRef, ReferenceError, is_reference, parse
-from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
+from rewriter.rules import DigestError, Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 
@@ -206,6 +206,48 @@ def test_exact_rule_with_digest_matches_only_that_digest() -> None:
         "harbor.example.com/ubuntu@sha256:0d39fcc8335d6d74d5502f6df2d30119ff4790ebbb60b364818d5112d9e3e932"
     )
     assert rewrite(rules, corpus_ref("tekton-examples.yaml", "mirror.gcr.io/ubuntu")) == "mirror.gcr.io/ubuntu"
+
+
+DIGEST = "sha256:" + "ab" * 32
+OTHER_DIGEST = "sha256:" + "cd" * 32
+
+
+@pytest.mark.parametrize(
+    ("rule", "image"),
+    [
+        pytest.param(EXACT_PATCHED, f"nginx:1.16@{DIGEST}", id="exact-rule-to-with-tag"),
+        pytest.param(("docker.io/library/nginx:1.16", f"harbor.example.com/base/nginx@{OTHER_DIGEST}"), f"nginx:1.16@{DIGEST}", id="exact-rule-to-with-other-digest"),
+        pytest.param(("quay.io", "mirror.example.com/{name}:fixed"), f"quay.io/x/y:v1@{DIGEST}", id="template-with-tag"),
+    ],
+)
+def test_a_rule_never_drops_a_digest(rule: tuple[str, str], image: str) -> None:
+    with pytest.raises(DigestError, match="pinned by digest"):
+        ruleset(rule).decide(parse(image))
+
+
+@pytest.mark.parametrize(
+    ("rule", "image", "expected"),
+    [
+        pytest.param(EXACT_NO_TAG, f"nginx:1.16@{DIGEST}", f"harbor.example.com/base/nginx:1.16@{DIGEST}", id="to-without-tag"),
+        pytest.param(("quay.io", "mirror.example.com/quay"), f"quay.io/x:v1@{DIGEST}", f"mirror.example.com/quay/x:v1@{DIGEST}", id="prefix-rule"),
+        pytest.param(
+            (f"docker.io/library/nginx@{DIGEST}", f"harbor.example.com/nginx:patched@{OTHER_DIGEST}"),
+            f"nginx:1.16@{DIGEST}", f"harbor.example.com/nginx:patched@{OTHER_DIGEST}", id="digest-named-in-from-replaced-by-to",
+        ),
+    ],
+)
+def test_digests_travel(rule: tuple[str, str], image: str, expected: str) -> None:
+    assert rewrite(ruleset(rule), parse(image)) == expected
+
+
+def test_default_port_and_case_are_the_same_registry_for_rules_blocked_and_allow() -> None:
+    rules = ruleset(("quay.io", "mirror.example.com/quay"))
+    assert rewrite(rules, parse("Quay.IO:443/x/y:v1")) == "mirror.example.com/quay/x/y:v1"
+    blocked = RuleSet(blocked=frozenset({"quay.io", "docker.io"}), allow=(make_rule("quay.io:443/team", None),))
+    assert blocked.decide(parse("quay.io:443/x:v1")).blocked
+    assert blocked.decide(parse("registry-1.docker.io:443/library/nginx")).blocked
+    assert not blocked.decide(parse("QUAY.io/team/x:v1")).blocked
+    assert not blocked.decide(parse("quay.io:8443/x:v1")).blocked
 
 
 # --- order, keep, single application ----------------------------------------------------------
@@ -454,6 +496,8 @@ def test_make_rule_errors(source: str, to: str, flatten: bool, fragment: str) ->
         pytest.param("gcr.io/google-containers/", "gcr.io", ("google-containers",), id="trailing-slash"),
         pytest.param("Index.Docker.IO/library", "docker.io", ("library",), id="hub-alias"),
         pytest.param("registry-1.docker.io", "docker.io", (), id="hub-registry-1"),
+        pytest.param("quay.io:443/team", "quay.io", ("team",), id="default-port"),
+        pytest.param("Index.Docker.IO:443", "docker.io", (), id="hub-alias-default-port"),
         pytest.param("localhost", "localhost", (), id="localhost"),
         pytest.param("[::1]:5000/a", "[::1]:5000", ("a",), id="ipv6-port"),
     ],

@@ -32,7 +32,7 @@ from tools import tool
 from rewriter.cli import main
 from rewriter.config import Config, parse_config
 from rewriter.reference import ImageRef, parse
-from rewriter.runtime import FORMATS, KUBEADM_IMAGES, KUBEADM_REGISTRY, MULTI_FILE, RECORD, runtime_config
+from rewriter.runtime import FORMATS, KUBEADM_IMAGES, KUBEADM_REGISTRY, MULTI_FILE, RECORD, exact_rules, runtime_config
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "fixtures" / "runtime"
@@ -629,3 +629,9 @@ def test_containerd_accepts_generated_config_toml(case: str, tmp_path: Path) -> 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
     regenerate()
+
+
+def test_an_exact_rule_refused_on_its_own_digest_rewrites_nothing() -> None:
+    pinned = f"docker.io/library/nginx@sha256:{'ab' * 32}"
+    config = parse_config(f'mirrors:\n  - {{from: "{pinned}", to: "harbor.example.com/nginx:patched"}}\n  - {{from: "{pinned}", to: "harbor.example.com/nginx"}}\n', "rules")
+    assert [r.to for r in exact_rules(config.rules)] == []  # the second is shadowed by the first, which is refused

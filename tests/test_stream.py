@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewriter.errors import KmirrorError
 from rewriter.locate import locate, may_hold_images
@@ -172,3 +174,103 @@ def test_other_unicode_encodings_are_named_as_what_they_are(encoding: str, name:
     with pytest.raises(KmirrorError) as error:
         decode(data.encode(encoding), "pod.yaml")
     assert str(error.value) == f"pod.yaml: cannot read: {name} is not supported; convert the file to UTF-8"
+
+# The prefilter stays sound (issue 18): whatever the spelling of keys and values, a piece it
+# skips holds no reference that composing everything would find.
+_KEYS = ["image", "name", "value", "default", "reference", "args", "sidecarImage", "x"]
+_VALUES = [
+    "quay.io/x/y:v1", "nginx:1.25", "nginx", f"ghcr.io/o/x@sha256:{'ab' * 32}", "quay.io:443/x:v1", "2001-12-14",
+    "1:20", "1.25", "FOO_IMAGE", "--x-image=quay.io/a:b", "--engine-image", "a: b", "docker://quay.io/x:v1",
+]
+_BREAKS = ["\n", "\r\n", "\r", "\x85", "\u2028", "\u2029"]
+
+
+def _escaped(draw: st.DrawFn, text: str) -> str:
+    """`text` as a double-quoted scalar, some characters written as escapes or lines joined by `\\`."""
+    out = []
+    for c in text:
+        how = draw(st.sampled_from(["plain", "plain", "plain", "x", "u", "U", "join"]))
+        if how == "x":
+            out.append(f"\\x{ord(c):02x}")
+        elif how == "u":
+            out.append(f"\\u{ord(c):04X}")
+        elif how == "U":
+            out.append(f"\\U{ord(c):08x}")
+        elif how == "join":
+            out.append("\\\n    " + c)
+        else:
+            out.append(c)
+    return '"' + "".join(out).replace('"', '\\"') + '"'
+
+
+def _scalar(draw: st.DrawFn, text: str, key: bool) -> str:
+    """One spelling of the scalar `text` (keys on one line; the alias form is handled by the caller)."""
+    import base64
+
+    style = draw(st.sampled_from(["plain", "single", "double", "escaped", "str", "local", "binary", "verbatim"]))
+    if style == "single":
+        return "'" + text.replace("'", "''") + "'"
+    if style == "double":
+        return '"' + text.replace('"', '\\"') + '"'
+    if style == "escaped" and not key:
+        return _escaped(draw, text)
+    if style == "str":
+        return "!!str " + text
+    if style == "local":
+        return "!foo " + text
+    if style == "binary":
+        return "!!binary " + base64.b64encode(text.encode()).decode()
+    if style == "verbatim":
+        return "!<tag:yaml.org,2002:str> " + text
+    return text if ": " not in text else "'" + text + "'"
+
+
+@st.composite
+def _entry(draw: st.DrawFn, anchors: list[str]) -> str:
+    """One mapping entry at indent 4, its key and value spelled in any of the ways YAML allows."""
+    key, value = draw(st.sampled_from(_KEYS)), draw(st.sampled_from(_VALUES))
+    if anchors and draw(st.booleans()):
+        key_text = f"*k{draw(st.integers(0, len(anchors) - 1))} "
+    else:
+        key_text = _scalar(draw, key, key=True)
+        if draw(st.booleans()) and key_text[0] not in "!'\"" and "\\" not in key_text:
+            key_text = f"&a{draw(st.integers(0, 9))} {key_text}"
+    value_text = _scalar(draw, value, key=False)
+    if draw(st.booleans()):  # on the next line, after any line break and perhaps a comment holding `: `
+        comment = draw(st.sampled_from(["", " # note: x", "  # a: b"]))
+        value_text = comment + draw(st.sampled_from(_BREAKS)) + "      " + value_text + draw(st.sampled_from(["", " # see: y"]))
+    else:
+        value_text = " " + value_text
+    if draw(st.booleans()):
+        return f"    ? {key_text}\n    :{value_text}\n"
+    return f"    {key_text}:{value_text}\n"
+
+
+@st.composite
+def spelled_documents(draw: st.DrawFn) -> str:
+    """A stream of pods (and documents without images) whose keys and values use every spelling."""
+    documents_ = []
+    for _ in range(draw(st.integers(1, 3))):
+        anchors = draw(st.lists(st.sampled_from(["image", "name", "value", "reference"]), max_size=2))
+        labels = "".join(f"    l{i}: &k{i} {name}\n" for i, name in enumerate(anchors))
+        body = "".join(draw(st.lists(_entry(anchors), min_size=1, max_size=4)))
+        if draw(st.booleans()):
+            body += "    args: [" + ", ".join(_scalar(draw, v, key=False) for v in draw(st.lists(st.sampled_from(_VALUES), max_size=3))) + "]\n"
+        document = f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n    k: v\n{labels}spec:\n  containers:\n  - n: c\n{body}"
+        if draw(st.booleans()):
+            document = document.replace("\n", draw(st.sampled_from(["\r\n", "\r"])))
+        documents_.append(document)
+    return "---\n".join(documents_)
+
+
+@settings(max_examples=300)
+@given(spelled_documents())
+def test_prefilter_keeps_every_spelling(text: str) -> None:
+    source = decode(text.encode(), "s.yaml")
+    try:
+        full = locate(documents(source))
+    except KmirrorError:
+        with pytest.raises(KmirrorError):
+            locate(documents(source, may_hold_images))
+        return
+    assert locate(documents(source, may_hold_images)) == full

@@ -8,7 +8,7 @@ from rewriter import console
 from rewriter.config import Config
 from rewriter.console import EXIT_OK
 from rewriter.errors import KmirrorError, printable
-from rewriter.reference import ReferenceError, parse
+from rewriter.reference import ReferenceError, normalization, parse
 from rewriter.rules import Decision
 
 
@@ -26,7 +26,7 @@ def run(refs: list[str], format: str, config: str | None, preset: str | None) ->
 
 
 def _explain(text: str, settings: Config) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "mirrored", "rule", "blocked"))
+    row: dict[str, object] = dict.fromkeys(("input", "valid", "error", "registry", "repository", "tag", "digest", "normalized", "normalization", "mirrored", "rule", "blocked"))
     row.update(input=text, valid=False, blocked=False)
     try:
         ref = parse(text)
@@ -41,6 +41,7 @@ def _explain(text: str, settings: Config) -> dict[str, object]:
         tag=ref.tag,
         digest=ref.digest,
         normalized=ref.normalized,
+        normalization=normalization(ref),
         mirrored=str(decision.mirrored) if decision.mirrored is not None else None,
         rule=_rule_text(decision),
         blocked=decision.blocked,
@@ -61,6 +62,7 @@ def _explain_text(row: dict[str, object]) -> str:
     lines = [
         printable(str(row["input"])),
         f"  normalized: {row['normalized']}",
+        *(f"    ({step})" for step in row["normalization"]),  # type: ignore[attr-defined]
         f"  registry:   {row['registry']}   repository: {row['repository']}   tag: {row['tag'] or '-'}   digest: {row['digest'] or '-'}",
         f"  rule:       {row['rule'] or '(none)'}",
         f"  mirrored:   {row['mirrored'] or '(unchanged)'}",
