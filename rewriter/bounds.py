@@ -1,0 +1,113 @@
+"""What kmirror hands libyaml, bounded: nesting depth, nodes per document, directives.
+
+libyaml's composer recurses once per level of nesting (50,000 levels of `[` crash the
+process), its scanner spends time proportional to the depth on every token (200,000 levels
+take minutes), `%TAG` directives cost time proportional to their number each, and every
+composed node costs memory. `check` refuses text beyond these limits before libyaml reads
+it, in time linear in the text: a cheap upper bound on the depth (counting characters)
+clears almost every real text; the rest is read event by event, stopping at the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from _ruamel_yaml import CParser  # type: ignore[import-not-found]
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, DocumentStartEvent, StreamEndEvent
+
+from rewriter.errors import KmirrorError
+
+MAX_DEPTH = 1000  # fixed: libyaml's composer recursion must stay far from the C stack's end
+MAX_DIRECTIVES = 1000  # fixed: real streams have one or two
+NODES_VARIABLE = "KMIRROR_MAX_NODES"
+DEFAULT_MAX_NODES = 1_000_000  # about 280 MB of composed nodes; real documents hold a few thousand
+# Text with fewer flow openers than this and no line starting with this many indentation
+# or block indicator characters nests less than MAX_DEPTH deep: a flow level needs a `[` or
+# `{`, and a block level at least one more column or a `- `/`? `/`: ` on the line (at most
+# two levels per column: a sequence may sit at its parent mapping's column).
+_FLOW_BOUND = MAX_DEPTH // 2
+_PREFIX = MAX_DEPTH // 4 - 1
+_INDICATORS = rf"[ \t?:-]{{{_PREFIX}}}"
+# A line that starts so; searched from a newline (a literal: the search skips to each fast), and at the start.
+_DEEP_LINE_RE = {str: re.compile("\n" + _INDICATORS), bytes: re.compile(("\n" + _INDICATORS).encode())}
+_DEEP_START_RE = {str: re.compile(_INDICATORS), bytes: re.compile(_INDICATORS.encode())}
+_DIRECTIVE_RE = {str: re.compile(r"^%", re.MULTILINE), bytes: re.compile(rb"^%", re.MULTILINE)}
+_NOT_FLOW_OPENERS = bytes(range(256)).translate(None, b"[{")  # deleted, they leave the openers to count
+_NODES_PER_CHARACTER = 2  # no YAML node takes less than half a character (`{a,b}`, `[:,:]`)
+
+
+class LimitError(ValueError):
+    """Text beyond one of the limits; `offset` is the character of the text where it went beyond."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+    def __reduce__(self) -> tuple[type[LimitError], tuple[str, int]]:
+        return type(self), (str(self), self.offset)  # whole, when a child process sends it back
+
+
+def max_nodes() -> int:
+    """The nodes-per-document limit: KMIRROR_MAX_NODES, else DEFAULT_MAX_NODES."""
+    return _positive(NODES_VARIABLE, DEFAULT_MAX_NODES)
+
+
+def _positive(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) == 0:
+        raise KmirrorError(f"invalid environment: {variable}={value!r}: expected a positive whole number")
+    return int(value)
+
+
+def check(text: str | bytes, count_nodes: bool = True) -> None:
+    """Raise LimitError when `text` nests deeper than MAX_DEPTH, has more than MAX_DIRECTIVES
+    directives, or (with `count_nodes`) a document of more than `max_nodes()` nodes.
+
+    Linear in the text. Text libyaml would refuse anyway may pass (libyaml then reports it).
+    """
+    kind = type(text)
+    if text.count("%" if kind is str else b"%") > MAX_DIRECTIVES:  # type: ignore[arg-type]
+        for number, match in enumerate(_DIRECTIVE_RE[kind].finditer(text)):  # type: ignore[arg-type]
+            if number == MAX_DIRECTIVES:
+                before = text[: match.start()]
+                at = len(before) if isinstance(before, str) else len(before.decode("utf-8", "replace"))
+                raise LimitError(f"invalid YAML: more than {MAX_DIRECTIVES} directives", at)
+    nodes = max_nodes() if count_nodes else None
+    if isinstance(text, str):
+        openers = text.count("[") + text.count("{")
+    else:
+        openers = len(text.translate(None, _NOT_FLOW_OPENERS))
+    deep_line = _DEEP_START_RE[kind].match(text) or _DEEP_LINE_RE[kind].search(text)  # type: ignore[attr-defined]
+    if openers < _FLOW_BOUND and not deep_line and (nodes is None or len(text) * _NODES_PER_CHARACTER <= nodes):
+        return
+    _read_events(text, nodes)
+
+
+def _read_events(text: str | bytes, nodes: int | None) -> None:
+    """Follow libyaml's events to the end of `text` or the first limit passed."""
+    parser = CParser(text)
+    depth = count = 0
+    try:
+        while True:
+            event = parser.get_event()
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise LimitError(f"invalid YAML: collections nested deeper than {MAX_DEPTH} levels", event.start_mark.index)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+                continue
+            elif isinstance(event, DocumentStartEvent):
+                count = 0
+                continue
+            elif isinstance(event, StreamEndEvent):
+                return
+            count += 1  # a scalar, an alias or a collection: one node
+            if nodes is not None and count > nodes:
+                raise LimitError(f"too large: a document of more than {nodes:,} nodes (set {NODES_VARIABLE} to raise the limit)", event.start_mark.index)
+    except YAMLError:
+        return  # libyaml refuses the text: the composer will say why, at its own position
