@@ -5,7 +5,9 @@ process), its scanner spends time proportional to the depth on every token (200,
 take minutes), `%TAG` directives cost time proportional to their number each, and every
 composed node costs memory. `check` refuses text beyond these limits before libyaml reads
 it, in time linear in the text: a cheap upper bound on the depth (counting characters)
-clears almost every real text; the rest is read event by event, stopping at the limit.
+clears almost every real text, and libyaml's own count of events (at C speed, once the depth
+is known to be safe) the nodes of any text that is not large; the rest is read event by event
+in Python, stopping at the first limit passed.
 """
 
 from __future__ import annotations
@@ -82,9 +84,19 @@ def check(text: str | bytes, count_nodes: bool = True) -> None:
     else:
         openers = len(text.translate(None, _NOT_FLOW_OPENERS))
     deep_line = _DEEP_START_RE[kind].match(text) or _DEEP_LINE_RE[kind].search(text)  # type: ignore[attr-defined]
-    if openers < _FLOW_BOUND and not deep_line and (nodes is None or len(text) * _NODES_PER_CHARACTER <= nodes):
-        return
+    if openers < _FLOW_BOUND and not deep_line:
+        if nodes is None or len(text) * _NODES_PER_CHARACTER <= nodes or _events(text) <= nodes:
+            return
     _read_events(text, nodes)
+
+
+def _events(text: str | bytes) -> int:
+    """How many events libyaml's parser gives for all of `text` (at C speed: no event is built);
+    0 when it refuses the text (the composer will say why)."""
+    try:
+        return int(CParser(text).raw_parse())
+    except YAMLError:
+        return 0
 
 
 def _read_events(text: str | bytes, nodes: int | None) -> None:

@@ -101,7 +101,7 @@ def rewrite_command(
         for outcome in _outcomes(paths, settings):
             outcomes.append(outcome)
             if outcome.changed and outcome.source.name != STDIN:
-                replacement.stage(outcome.source.name, outcome.output)
+                replacement.stage(outcome.source.name, outcome.output, outcome.source.render(outcome.source.data))
         raise typer.Exit(_rewrite(outcomes, replacement, check=False, diff=diff, strict=strict))
 
 
