@@ -97,3 +97,17 @@ def test_a_replacement_commits_every_file(tmp_path: Path) -> None:
         replacement.commit()
     assert [Path(n).read_text() for n in names] == [f"a: {i}\n" for i in range(20)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)
+
+
+def test_a_replacement_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
+    names = [str(tmp_path / f"f{i}.yaml") for i in range(5)]
+    for name in names:
+        Path(name).write_text("a: 1\n")
+    with pytest.raises(KmirrorError, match=r"^cannot write: .*f3.yaml: changed by another program since kmirror read it; no file changed"):
+        with Replacement() as replacement:
+            for name in names:
+                replacement.stage(name, b"a: 2\n", b"a: 1\n")
+            Path(names[3]).write_text("a: 3\n")  # same size, other bytes
+            replacement.commit()
+    assert [Path(n).read_bytes() for n in names] == [b"a: 1\n", b"a: 1\n", b"a: 1\n", b"a: 3\n", b"a: 1\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)

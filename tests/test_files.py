@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,48 @@ def test_write_atomic_on_a_vanished_file_is_a_clean_error(tmp_path: Path) -> Non
     with pytest.raises(KmirrorError, match=r"^cannot write: .*gone.yaml: No such file or directory$"):
         write_atomic(str(tmp_path / "gone.yaml"), "x\n")
     assert not leftovers(tmp_path)
+
+
+# Issue 18: folders stay folders; a file changed meanwhile is not replaced
+
+
+def test_links_leading_outside_a_walked_folder_are_skipped_with_a_note(folder: Path) -> None:
+    outside = folder / "outside.yaml"
+    outside.write_bytes(POD)
+    tree = folder / "tree"
+    tree.mkdir()
+    (tree / "out.yaml").symlink_to(outside)
+    (tree / "zero.yaml").symlink_to("/dev/zero")
+    (tree / "own.yaml").write_bytes(POD)
+    (tree / "in.yaml").symlink_to("own.yaml")  # inside the folder: followed
+    result = run("rewrite", "-w", "tree", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines() == [
+        f"kmirror: note: skipped tree/out.yaml: a symbolic link to {outside}, outside tree (name it to read it)",
+        "kmirror: note: skipped tree/zero.yaml: a symbolic link to /dev/zero, outside tree (name it to read it)",
+        "rewrote 2 files",
+    ]
+    assert outside.read_bytes() == POD
+    assert (tree / "own.yaml").read_bytes() == REWRITTEN
+    assert run("rewrite", "-w", "tree/out.yaml", cwd=folder).returncode == 0  # named on the command line: followed
+    assert outside.read_bytes() == REWRITTEN
+
+
+def test_a_file_changed_after_it_was_read_is_not_replaced(folder: Path) -> None:
+    # pod.yaml is read and staged first; the big file keeps kmirror busy until the test has
+    # appended to pod.yaml (it waits for the temporary file: the sign that pod.yaml was read).
+    (folder / "z-big.yaml").write_bytes(b"---\n".join([POD] * 100_000))
+    writer = subprocess.Popen([KMIRROR, "rewrite", "-w", "pod.yaml", "z-big.yaml"], cwd=folder, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not leftovers(folder) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert leftovers(folder), "pod.yaml was never staged"
+    with (folder / "pod.yaml").open("ab") as appended:
+        appended.write(b"# added meanwhile\n")
+    assert writer.wait(timeout=120) == 2
+    assert writer.stderr.read().decode().splitlines() == [  # type: ignore[union-attr]
+        "kmirror: error: cannot write: pod.yaml: changed by another program since kmirror read it; no file changed (run kmirror again)"
+    ]
+    assert (folder / "pod.yaml").read_bytes() == POD + b"# added meanwhile\n"
+    assert (folder / "z-big.yaml").read_bytes() == b"---\n".join([POD] * 100_000)
+    assert not leftovers(folder)
