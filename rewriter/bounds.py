@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any, NamedTuple
 
 from _ruamel_yaml import CParser  # type: ignore[import-not-found]
 from ruamel.yaml.error import YAMLError
@@ -32,10 +33,24 @@ DEFAULT_MAX_NODES = 1_000_000  # about 280 MB of composed nodes; real documents 
 _FLOW_BOUND = MAX_DEPTH // 2
 _PREFIX = MAX_DEPTH // 4 - 1
 _INDICATORS = rf"[ \t?:-]{{{_PREFIX}}}"
-# A line that starts so; searched from a newline (a literal: the search skips to each fast), and at the start.
-_DEEP_LINE_RE = {str: re.compile("\n" + _INDICATORS), bytes: re.compile(("\n" + _INDICATORS).encode())}
-_DEEP_START_RE = {str: re.compile(_INDICATORS), bytes: re.compile(_INDICATORS.encode())}
-_DIRECTIVE_RE = {str: re.compile(r"^%", re.MULTILINE), bytes: re.compile(rb"^%", re.MULTILINE)}
+
+
+class _Patterns(NamedTuple):
+    """The patterns `check` searches, for text as characters or as bytes."""
+
+    deep_line: re.Pattern[Any]  # a line starting with _PREFIX indicators (from its newline: a literal, found fast)
+    deep_start: re.Pattern[Any]  # the same at the start of the text
+    directive: re.Pattern[Any]
+    marker: re.Pattern[Any]  # a document marker line (as in rewriter.stream): no collection spans one
+
+
+_STR = _Patterns(
+    re.compile("\n" + _INDICATORS),
+    re.compile(_INDICATORS),
+    re.compile(r"^%", re.MULTILINE),
+    re.compile(r"\n(?:---|\.\.\.)(?![^ \t\r\n])"),
+)
+_BYTES = _Patterns(*(re.compile(p.pattern.encode(), p.flags & ~re.UNICODE) for p in _STR))
 _NOT_FLOW_OPENERS = bytes(range(256)).translate(None, b"[{")  # deleted, they leave the openers to count
 _NODES_PER_CHARACTER = 2  # no YAML node takes less than half a character (`{a,b}`, `[:,:]`)
 
@@ -71,23 +86,44 @@ def check(text: str | bytes, count_nodes: bool = True) -> None:
 
     Linear in the text. Text libyaml would refuse anyway may pass (libyaml then reports it).
     """
-    kind = type(text)
-    if text.count("%" if kind is str else b"%") > MAX_DIRECTIVES:  # type: ignore[arg-type]
-        for number, match in enumerate(_DIRECTIVE_RE[kind].finditer(text)):  # type: ignore[arg-type]
+    patterns = _STR if isinstance(text, str) else _BYTES
+    if (text.count("%") if isinstance(text, str) else text.count(b"%")) > MAX_DIRECTIVES:
+        for number, match in enumerate(patterns.directive.finditer(text)):
             if number == MAX_DIRECTIVES:
-                before = text[: match.start()]
-                at = len(before) if isinstance(before, str) else len(before.decode("utf-8", "replace"))
-                raise LimitError(f"invalid YAML: more than {MAX_DIRECTIVES} directives", at)
+                raise LimitError(f"invalid YAML: more than {MAX_DIRECTIVES} directives", _characters(text, match.start()))
     nodes = max_nodes() if count_nodes else None
+    if not _cleared(text, patterns, nodes):
+        # Documents nest on their own: read only those the bounds do not clear, each alone
+        # (all of the text when one cannot be read alone: a tag handle from an earlier directive).
+        start = 0
+        for end in [*(m.start() + 1 for m in patterns.marker.finditer(text)), len(text)]:
+            piece = text[start:end]
+            if not _cleared(piece, patterns, nodes):
+                try:
+                    if not _read_events(piece, nodes):
+                        _read_events(text, nodes)
+                        return
+                except LimitError as exc:
+                    raise LimitError(str(exc), _characters(text, start) + exc.offset) from None
+            start = end
+
+
+def _cleared(text: str | bytes, patterns: _Patterns, nodes: int | None) -> bool:
+    """True when cheap bounds show that `text` is within the limits (False: it may not be)."""
+    if _openers(text) >= _FLOW_BOUND or patterns.deep_start.match(text) or patterns.deep_line.search(text):
+        return False
+    return nodes is None or len(text) * _NODES_PER_CHARACTER <= nodes or _events(text) <= nodes
+
+
+def _characters(text: str | bytes, offset: int) -> int:
+    """The character offset of `offset` (a byte offset when `text` is bytes)."""
+    return offset if isinstance(text, str) else len(text[:offset].decode("utf-8", "replace"))
+
+
+def _openers(text: str | bytes) -> int:
     if isinstance(text, str):
-        openers = text.count("[") + text.count("{")
-    else:
-        openers = len(text.translate(None, _NOT_FLOW_OPENERS))
-    deep_line = _DEEP_START_RE[kind].match(text) or _DEEP_LINE_RE[kind].search(text)  # type: ignore[attr-defined]
-    if openers < _FLOW_BOUND and not deep_line:
-        if nodes is None or len(text) * _NODES_PER_CHARACTER <= nodes or _events(text) <= nodes:
-            return
-    _read_events(text, nodes)
+        return text.count("[") + text.count("{")
+    return len(text.translate(None, _NOT_FLOW_OPENERS))
 
 
 def _events(text: str | bytes) -> int:
@@ -99,8 +135,9 @@ def _events(text: str | bytes) -> int:
         return 0
 
 
-def _read_events(text: str | bytes, nodes: int | None) -> None:
-    """Follow libyaml's events to the end of `text` or the first limit passed."""
+def _read_events(text: str | bytes, nodes: int | None) -> bool:
+    """Follow libyaml's events to the end of `text` (True) or the first limit passed (LimitError);
+    False when libyaml refuses the text (the composer will say why, at its own position)."""
     parser = CParser(text)
     depth = count = 0
     try:
@@ -117,9 +154,9 @@ def _read_events(text: str | bytes, nodes: int | None) -> None:
                 count = 0
                 continue
             elif isinstance(event, StreamEndEvent):
-                return
+                return True
             count += 1  # a scalar, an alias or a collection: one node
             if nodes is not None and count > nodes:
                 raise LimitError(f"too large: a document of more than {nodes:,} nodes (set {NODES_VARIABLE} to raise the limit)", event.start_mark.index)
     except YAMLError:
-        return  # libyaml refuses the text: the composer will say why, at its own position
+        return False
