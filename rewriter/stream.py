@@ -7,7 +7,8 @@ of the whole stream as characters (four bytes each once a single emoji is in it)
 Composition is libyaml's (ruamel.yaml.clib), with ruamel.yaml's pure-Python composer
 as a fallback for YAML that libyaml refuses. Nodes carry character offsets into their
 document's text (`start_mark.index`); `Document.stream_offset` turns one into a byte
-offset of the stream (without its byte-order mark).
+offset of the stream (without its byte-order mark). No text reaches libyaml before
+`rewriter.bounds.check` has cleared it (nesting, directives, nodes per document).
 """
 
 from __future__ import annotations
