@@ -18,11 +18,18 @@ ReferenceError; a parsed reference prints back as written, and applying the rule
 it gives a valid reference or a ReferenceError.
 
 Any other exception, or a failed assertion, is a bug the fuzzer reports.
+
+`check_stream_isolated(data)`: `check_stream` in a forked child under a memory limit, so
+that what would kill kmirror (a crash in libyaml's C code, a runaway allocation) fails the
+check instead of the fuzzing process: an exit by a signal, or MemoryError, is a failure.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import resource
+import traceback
 import warnings
 from collections.abc import Callable
 
@@ -87,6 +94,44 @@ def _prefilter_is_sound(outcome: Outcome) -> None:
         except (KmirrorError, NestingError):
             return  # a document the prefilter skipped may be one no composer can read: documented
     assert locate(documents(source, may_hold_images)) == everything, "the prefilter skipped a document holding a reference"
+
+
+MEMORY_LIMIT = 512 * 1024 * 1024  # bytes of address space the child may add to what it inherits
+
+
+def check_stream_isolated(data: bytes) -> None:
+    """`check_stream(data)` in a forked child whose address space may grow by MEMORY_LIMIT at most."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: check, send any failure, leave without the parent's clean-up
+        status = 1
+        try:
+            os.close(reader)
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            resource.setrlimit(resource.RLIMIT_AS, (_address_space() + MEMORY_LIMIT, hard))
+            try:
+                check_stream(data)
+                failure = b""
+            except BaseException:  # MemoryError included: reported, not survived
+                failure = traceback.format_exc().encode("utf-8", "replace")
+            with os.fdopen(writer, "wb") as pipe:
+                pipe.write(failure)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        failure = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code >= 0, f"the rewrite was killed by signal {-code}"
+    assert code == 0 and not failure, failure.decode("utf-8", "replace") or f"the checking child exited {code}"
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (/proc/self/statm counts pages)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
 
 
 def _rewrite(data: bytes, config: Config) -> Outcome | None:

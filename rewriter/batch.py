@@ -13,6 +13,7 @@ import multiprocessing
 import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from rewriter import cores
 from rewriter.config import Config
@@ -33,9 +34,15 @@ def process_files(names: Sequence[str], config: Config) -> Iterator[Outcome]:
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts) as pool:
         try:
             yield from pool.map(functools.partial(_process, config), names, chunksize=_CHUNK)
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process reading the files ended abruptly (killed, or out of memory); no file changed") from None
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+class WorkerDied(Exception):
+    """A worker process ended without an answer: not the input's fault as far as kmirror can tell (exit 3)."""
 
 
 def _ignore_interrupts() -> None:

@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from rewriter.bounds import LimitError, check
 from rewriter.errors import KmirrorError
 from rewriter.files import anchored
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
@@ -102,6 +103,7 @@ def _compose(text: str) -> Node | None:
     """The one document of `text`: composed by libyaml (fast), or by the pure-Python composer
     when libyaml refuses the text (it accepts some valid YAML libyaml does not, and its error is
     the one users see)."""
+    check(text)
     try:
         return YAML(typ="safe", pure=False).compose(text)  # type: ignore[no-any-return]
     except YAMLError:
@@ -123,6 +125,9 @@ class _Doc:
             raise KmirrorError(f"{name}: invalid YAML: {exc}") from None
         except RecursionError:
             raise KmirrorError(f"{name}: invalid YAML: nesting is too deep for a rules file") from None
+        except LimitError as exc:
+            line, column = text.count("\n", 0, exc.offset) + 1, exc.offset - text.rfind("\n", 0, exc.offset)
+            raise KmirrorError(f"{name}:{line}:{column}: {exc}") from None
 
     def fail(self, key: str, why: str, node: Node | None) -> KmirrorError:
         line = f", line {node.start_mark.line + 1}" if node is not None else ""

@@ -89,8 +89,7 @@ def guarded(run: Callable[[], int], debug: bool, hint: str = " (run with --debug
     except ClosedStdout:
         # The reader went away (`kmirror ... | head`): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_stdout()
         return EXIT_OK
     except Exception as exc:  # the one boundary that turns a bug into exit 3
         if debug:
@@ -212,13 +211,25 @@ class ClosedStdout(Exception):
 
 
 def write(*texts: str | bytes) -> None:
-    """Write to standard output (text as UTF-8) and flush."""
+    """Write to standard output (text as UTF-8) and flush; KmirrorError when it cannot take it."""
+    if sys.stdout is None:  # `kmirror >&-`: Python found no file descriptor 1
+        raise KmirrorError("cannot write: standard output is closed")
     try:
         for text in texts:
             sys.stdout.buffer.write(text.encode("utf-8") if isinstance(text, str) else text)
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         raise ClosedStdout from None
+    except OSError as exc:  # a full disk (`> /dev/full`), a file size limit, an I/O error
+        _drop_stdout()  # what is still buffered would fail again when Python flushes at exit
+        raise KmirrorError(f"cannot write: standard output: {exc.strerror or exc}") from None
+
+
+def _drop_stdout() -> None:
+    """Send the rest of standard output to /dev/null (nothing more can reach its reader)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def err(message: str) -> None:

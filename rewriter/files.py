@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from rewriter.errors import KmirrorError
 
@@ -35,7 +36,9 @@ def expand(paths: list[str], exclude: tuple[str, ...] = ()) -> tuple[list[str], 
 
     A file or folder whose path or any folder above it matches a glob of `exclude`
     (absolute: see `anchored`) is skipped. KmirrorError for a folder that holds no YAML
-    file at all: a mistyped path in CI must not pass as clean.
+    file at all: a mistyped path in CI must not pass as clean. While walking a folder, a
+    symbolic link that leads outside it is skipped (with a note), so that `rewrite -w deploy/`
+    changes nothing outside `deploy/`; a link named in `paths` is followed.
     """
     files: list[str] = []
     notes: list[str] = []
@@ -51,12 +54,17 @@ def expand(paths: list[str], exclude: tuple[str, ...] = ()) -> tuple[list[str], 
                 files.append(given)
             continue
         before, skipped = len(files), False
+        inside = _real(path)
         for root, dirs, names in os.walk(path):
             here = Path(root)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _templates_of_chart(here, d))
             kept = [d for d in dirs if not excluded(str(here / d), exclude)]
-            yaml = [str(here / n) for n in sorted(names) if n.endswith(YAML_SUFFIXES) and not n.startswith(".")]
-            files.extend(name for name in yaml if not excluded(name, exclude))
+            yaml = [here / n for n in sorted(names) if n.endswith(YAML_SUFFIXES) and not n.startswith(".")]
+            for name in yaml:
+                if name.is_symlink() and not _real(name).is_relative_to(inside):
+                    notes.append(f"skipped {name}: a symbolic link to {_real(name)}, outside {given} (name it to read it)")
+                elif not excluded(str(name), exclude):
+                    files.append(str(name))
             skipped = skipped or len(kept) < len(dirs) or len(files) - before < len(yaml)
             dirs[:] = kept
             if (here / "Chart.yaml").is_file() and (here / "templates").is_dir():
@@ -100,18 +108,70 @@ def _templates_of_chart(folder: Path, name: str) -> bool:
     return name == "templates" and (folder / "Chart.yaml").is_file()
 
 
+INPUT_VARIABLE = "KMIRROR_MAX_INPUT_MB"
+DEFAULT_MAX_INPUT_MB = 256  # far above any real manifest; a stream that never ends stops here
+_CHUNK = 1 << 20
+
+
+def max_input() -> int:
+    """The largest input kmirror reads, in bytes: KMIRROR_MAX_INPUT_MB megabytes (10^6 bytes), else 256."""
+    value = os.environ.get(INPUT_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_MAX_INPUT_MB * 1_000_000
+    if not value.isdigit() or int(value) == 0:
+        raise KmirrorError(f"invalid environment: {INPUT_VARIABLE}={value!r}: expected a positive whole number of megabytes")
+    return int(value) * 1_000_000
+
+
 def read(name: str) -> bytes:
-    """The bytes of file `name` (`-` is standard input); KmirrorError when unreadable."""
+    """The bytes of file `name` (`-` is standard input); KmirrorError when unreadable.
+
+    At most `max_input()` bytes are read: a larger input, or one that never ends, is refused
+    in bounded memory. A named device or socket is refused unread; a FIFO (`<(helm template ...)`)
+    and standard input are read until they end. Reading stops early at a chunk holding a NUL
+    byte: that is binary data, which `stream.decode` refuses.
+    """
+    limit = max_input()
     if name == STDIN:
-        return sys.stdin.buffer.read()
+        if sys.stdin is None:  # `kmirror <&-`: Python found no file descriptor 0
+            raise KmirrorError("cannot read: -: standard input is closed")
+        return _bounded(sys.stdin.buffer, name, limit)
     try:
-        return Path(name).read_bytes()
+        with open(name, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode) or stat.S_ISSOCK(status.st_mode):
+                raise KmirrorError(f"cannot read: {name}: not a regular file (a device or socket)")
+            if stat.S_ISREG(status.st_mode) and status.st_size > limit:
+                raise _too_large(name, limit)
+            return _bounded(handle, name, limit)
     except FileNotFoundError:
         raise KmirrorError(f"cannot read: {name}: no such file") from None
     except IsADirectoryError:
         raise KmirrorError(f"cannot read: {name}: is a directory") from None
     except OSError as exc:
         raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
+
+
+def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := handle.read(_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(name, limit)
+            if b"\x00" in chunk:
+                break
+    except IsADirectoryError:
+        raise KmirrorError(f"cannot read: {name}: is a directory") from None
+    except OSError as exc:
+        raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
+    return b"".join(chunks)
+
+
+def _too_large(name: str, limit: int) -> KmirrorError:
+    return KmirrorError(f"cannot read: {name}: larger than {limit // 1_000_000} MB (set {INPUT_VARIABLE} to raise the limit)")
 
 
 def _real(path: str | Path) -> Path:
@@ -247,8 +307,9 @@ class Replacement:
     """Files replaced together, all or none; use it as a `with` block, from the main thread.
 
     `stage` writes a file's new content to a temporary file beside it at once, in a
-    writer thread (while the caller goes on computing the next one); `commit` renames
-    every staged file into place, then syncs each folder once. Leaving the block without
+    writer thread (while the caller goes on computing the next one); `commit` checks that
+    no file changed since it was read (another program appending to it, an editor saving it),
+    renames every staged file into place, then syncs each folder once. Leaving the block without
     a commit (an error, Ctrl-C, SIGTERM or SIGHUP) removes every temporary file and
     changes no file; a SIGTERM or SIGHUP is then sent again, so it still ends the process.
     """
@@ -259,6 +320,7 @@ class Replacement:
         self._lock = threading.Lock()
         self._temporaries: set[str] = set()  # every temporary file that exists, told by the writer that made it
         self._futures: list[Future[_Staged]] = []
+        self._originals: list[bytes] = []  # each staged file's bytes as read, in the order staged
         self._pool = ThreadPoolExecutor(WRITERS, initializer=signal.pthread_sigmask, initargs=(signal.SIG_BLOCK, _HELD_SIGNALS))
         self._previous: dict[int, Any] = {}
         try:
@@ -270,9 +332,10 @@ class Replacement:
             raise
         return self
 
-    def stage(self, name: str, content: str | bytes) -> None:
-        """Start writing `content` for file `name` (a failure is raised by `commit`)."""
+    def stage(self, name: str, content: str | bytes, original: bytes) -> None:
+        """Start writing `content` for file `name`, read as `original` (a failure is raised by `commit`)."""
         self._futures.append(self._pool.submit(_stage, name, content, self._created))
+        self._originals.append(original)
 
     def _created(self, temporary: str) -> None:
         with self._lock:
@@ -282,6 +345,9 @@ class Replacement:
         """Wait for every staged file, then rename them all; KmirrorError from the first (in order) that failed."""
         staged = [future.result() for future in self._futures]
         with _signals_held():  # one sent meanwhile lands after the last rename
+            for item, original in zip(staged, self._originals):
+                if _unchanged(item.path, original) is False:
+                    raise KmirrorError(f"cannot write: {item.name}: changed by another program since kmirror read it; no file changed (run kmirror again)")
             for item in staged:
                 _rename(item)
                 self._temporaries.discard(item.temporary)
@@ -297,6 +363,17 @@ class Replacement:
                 signal.signal(signum, handler)
             if isinstance(error, _Stopped):
                 os.kill(os.getpid(), error.signum)  # lands when the block ends: the usual action, now that nothing is left behind
+
+
+def _unchanged(path: Path, original: bytes) -> bool | None:
+    """Whether file `path` still holds `original`; None when it cannot be read (the rename will tell)."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size != len(original):
+                return False
+            return handle.read(len(original) + 1) == original
+    except OSError:
+        return None
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

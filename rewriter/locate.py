@@ -35,6 +35,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
+from rewriter.bounds import LimitError
 from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
 from rewriter.stream import Document, compose_text
@@ -85,14 +86,15 @@ MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is ref
 
 
 class NestingError(ValueError):
-    """The document nests collections deeper than MAX_NESTING; `offset` is where it went too deep."""
+    """The document nests collections deeper than MAX_NESTING, or an embedded document is beyond
+    a limit of `rewriter.bounds` (`message`); `offset` is where, in the stream."""
 
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"collections nested deeper than {MAX_NESTING} levels")
+    def __init__(self, offset: int, message: str = f"invalid YAML: collections nested deeper than {MAX_NESTING} levels") -> None:
+        super().__init__(message)
         self.offset = offset
 
-    def __reduce__(self) -> tuple[type[NestingError], tuple[int]]:
-        return type(self), (self.offset,)  # whole, when a child process sends it back
+    def __reduce__(self) -> tuple[type[NestingError], tuple[int, str]]:
+        return type(self), (self.offset, str(self))  # whole, when a child process sends it back
 
 
 class Resource(NamedTuple):
@@ -376,6 +378,8 @@ class _Walker:
             roots = compose_text(value)
         except (YAMLError, RecursionError):
             return
+        except LimitError as exc:  # refused, not skipped: a reference could hide in what is not read
+            raise NestingError(self._stream_offset(node), str(exc)) from None
         mapper = self._mapper(node)
 
         def outer(offset: int, token: str) -> int | None:

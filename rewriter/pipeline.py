@@ -42,7 +42,7 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
         locations = locate_stream(source, wanted, config.fields)
     except NestingError as exc:
         line, column = source.position(exc.offset)
-        raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None
+        raise KmirrorError(f"{name}:{line}:{column}: {exc}") from None
     result = plan(source, locations, config.rules)
     output = source.render(splice(source.data, list(result.edits)))
     return Outcome(source, output, result.images, result.problems)

@@ -7,7 +7,8 @@ of the whole stream as characters (four bytes each once a single emoji is in it)
 Composition is libyaml's (ruamel.yaml.clib), with ruamel.yaml's pure-Python composer
 as a fallback for YAML that libyaml refuses. Nodes carry character offsets into their
 document's text (`start_mark.index`); `Document.stream_offset` turns one into a byte
-offset of the stream (without its byte-order mark).
+offset of the stream (without its byte-order mark). No text reaches libyaml before
+`rewriter.bounds.check` has cleared it (nesting, directives, nodes per document).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import Node, ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
+from rewriter import bounds
 from rewriter.errors import KmirrorError
 
 BOM = b"\xef\xbb\xbf"
@@ -46,7 +48,7 @@ class Source:
         self.name = name
         self.data = data
         self.bom = bom
-        self._last = [0, 1]  # an offset and its line
+        self._last = (0, 1, 0)  # an offset, its line, its column (from 0)
 
     @functools.cached_property
     def text(self) -> str:
@@ -56,17 +58,21 @@ class Source:
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column in characters) of a byte offset; lines end at `\\n` only.
 
-        Lines are counted from the previous call's offset when it is not after this one,
-        so walking a stream's offsets in order counts its lines once.
+        Counted on from the previous call's offset when it is not after this one, so walking
+        a stream's offsets in order reads each byte once, however many offsets share a line.
         """
         data = self.data
-        known, line = self._last
+        known, line, column = self._last
         if offset < known:
-            known, line = 0, 1
-        line += data.count(b"\n", known, offset)
-        self._last[:] = [offset, line]
-        start = data.rfind(b"\n", 0, offset) + 1
-        return line, len(data[start:offset].decode("utf-8")) + 1
+            known, line, column = 0, 1, 0
+        newlines = data.count(b"\n", known, offset)
+        if newlines:
+            line += newlines
+            known = data.rfind(b"\n", known, offset) + 1
+            column = 0
+        column += len(data[known:offset].decode("utf-8"))
+        self._last = (offset, line, column)
+        return line, column + 1
 
     def render(self, data: bytes) -> bytes:
         """`data` as it should be written back (with the byte-order mark if there was one)."""
@@ -284,8 +290,8 @@ def _finish(source: Source, run: _Run, index: int) -> Generator[Document, None, 
 
 def _pieces(data: bytes, first: int, last: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the text between document markers in `data[first:last]`, each piece from its marker on."""
-    bounds = itertools.chain([first], (m.start() + 1 for m in _MARKER_RE.finditer(data, first, last)), [last])
-    for start, end in itertools.pairwise(bounds):  # found as they are needed: `parts` stops early
+    cuts = itertools.chain([first], (m.start() + 1 for m in _MARKER_RE.finditer(data, first, last)), [last])
+    for start, end in itertools.pairwise(cuts):  # found as they are needed: `parts` stops early
         if data.startswith(b"...", start):
             # An end marker closes the previous document; what follows it, if anything, is a new one.
             newline = data.find(b"\n", start, end)
@@ -301,6 +307,10 @@ def compose(source: Source) -> list[Node | None]:
 def _parse(source: Source, start: int, end: int) -> None:
     """Parse `source.data[start:end]` for syntax errors, without building anything (libyaml's raw parse)."""
     piece = source.data[start:end]
+    try:
+        bounds.check(piece, count_nodes=False)  # nothing is composed: no node to count
+    except bounds.LimitError as exc:
+        raise KmirrorError(_limit_message(source, start, piece.decode("utf-8"), exc)) from None
     try:
         CParser(piece).raw_parse()
     except MarkedYAMLError:
@@ -320,13 +330,16 @@ def _composed(source: Source, start: int, text: str, index: int) -> Iterator[Doc
         raise KmirrorError(f"{source.name}: invalid YAML: {exc}") from None
     except RecursionError:
         raise KmirrorError(f"{source.name}: invalid YAML: nesting is too deep") from None
+    except bounds.LimitError as exc:
+        raise KmirrorError(_limit_message(source, start, text, exc)) from None
     widths = _Widths(text)
     for offset, root in enumerate(roots):
         yield Document(index + offset, start, text, root, widths)
 
 
 def compose_text(text: str) -> list[Node | None]:
-    """Every document of `text`; raise libyaml's YAMLError when no composer accepts it.
+    """Every document of `text`; raise libyaml's YAMLError when no composer accepts it,
+    bounds.LimitError when it is beyond kmirror's limits (checked first).
 
     libyaml is fast but, unlike YAML 1.2 and Kubernetes, refuses a `:` inside a plain
     scalar of a flow collection (`args: [--x-image, quay.io/a:b]`); the pure-Python
@@ -335,6 +348,7 @@ def compose_text(text: str) -> list[Node | None]:
     with warnings.catch_warnings():
         # A re-used anchor name is valid YAML (an alias means the latest node with that name).
         warnings.simplefilter("ignore", ReusedAnchorWarning)
+        bounds.check(text)
         return _compose_quietly(text)
 
 
@@ -389,3 +403,8 @@ def _syntax_message(source: Source, start: int, text: str, exc: MarkedYAMLError)
         return f"{source.name}: invalid YAML: {problem}"
     line, column = source.position(start + _Widths(text)(mark.index))
     return f"{source.name}:{line}:{column}: invalid YAML: {problem}"
+
+
+def _limit_message(source: Source, start: int, text: str, exc: bounds.LimitError) -> str:
+    line, column = source.position(start + _Widths(text)(exc.offset))
+    return f"{source.name}:{line}:{column}: {exc}"

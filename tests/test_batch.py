@@ -68,7 +68,7 @@ def test_a_failed_replacement_changes_no_file_and_leaves_no_temporary_file(tmp_p
     with pytest.raises(KmirrorError, match=r"^cannot write: .*f5.yaml: No such file or directory$"):
         with Replacement() as replacement:
             for name in names:
-                replacement.stage(name, b"a: 2\n")
+                replacement.stage(name, b"a: 2\n", b"a: 1\n")
             replacement.commit()
     assert {Path(n).read_bytes() for n in names if n != names[5]} == {b"a: 1\n"}
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".kmirror")]
@@ -81,7 +81,7 @@ def test_a_replacement_left_without_commit_changes_nothing(tmp_path: Path) -> No
     with pytest.raises(KmirrorError, match="later"):
         with Replacement() as replacement:
             for name in names:
-                replacement.stage(name, b"a: 2\n")
+                replacement.stage(name, b"a: 2\n", b"a: 1\n")
             raise KmirrorError("later")
     assert {Path(n).read_bytes() for n in names} == {b"a: 1\n"}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)
@@ -93,7 +93,21 @@ def test_a_replacement_commits_every_file(tmp_path: Path) -> None:
         Path(name).write_text("a: 1\n")
     with Replacement() as replacement:
         for i, name in enumerate(names):
-            replacement.stage(name, f"a: {i}\n")
+            replacement.stage(name, f"a: {i}\n", b"a: 1\n")
         replacement.commit()
     assert [Path(n).read_text() for n in names] == [f"a: {i}\n" for i in range(20)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)
+
+
+def test_a_replacement_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
+    names = [str(tmp_path / f"f{i}.yaml") for i in range(5)]
+    for name in names:
+        Path(name).write_text("a: 1\n")
+    with pytest.raises(KmirrorError, match=r"^cannot write: .*f3.yaml: changed by another program since kmirror read it; no file changed"):
+        with Replacement() as replacement:
+            for name in names:
+                replacement.stage(name, b"a: 2\n", b"a: 1\n")
+            Path(names[3]).write_text("a: 3\n")  # same size, other bytes
+            replacement.commit()
+    assert [Path(n).read_bytes() for n in names] == [b"a: 1\n", b"a: 1\n", b"a: 1\n", b"a: 3\n", b"a: 1\n"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(n).name for n in names)

@@ -2,6 +2,8 @@
 
 Policy, stated in docs/guarantees.md and tested here:
 - each file is replaced in one rename: a reader sees the old file or the new one, never half;
+- a file changed by another program since kmirror read it is not replaced (exit 2, no file changed);
+- a symbolic link met while walking a folder that leads outside it is not followed;
 - every file is checked for write permission before the first one is written;
 - a symbolic link is followed: the file it points to is rewritten and the link stays a link;
   links to folders are followed only when named, not while walking a folder;
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -71,8 +74,9 @@ def test_two_writers_and_a_reader_see_only_whole_files(folder: Path) -> None:
     results = [(w.wait(timeout=120), w.stderr.read()) for w in writers]  # type: ignore[union-attr]
     done.set()
     reader.join()
-    for code, stderr in results:
-        assert code == 0, stderr
+    for code, stderr in results:  # a writer that finds a file changed by the other one changes nothing
+        assert code == 0 or (code == 2 and b"changed by another program since kmirror read it" in stderr), stderr
+    assert 0 in [code for code, _ in results]
     assert seen <= {POD, REWRITTEN}
     assert all(file.read_bytes() == REWRITTEN for file in files)
     assert not leftovers(folder)
@@ -89,8 +93,12 @@ def test_two_writers_with_different_rules_leave_a_valid_result(folder: Path) -> 
         subprocess.Popen([KMIRROR, "rewrite", "-w", "-c", rules, *map(str, files)], cwd=folder, env=env, stderr=subprocess.PIPE)
         for rules in ("hub.yaml", "quay.yaml")
     ]
+    codes = []
     for writer in writers:
-        assert writer.wait(timeout=120) == 0, writer.stderr.read()  # type: ignore[union-attr]
+        codes.append(writer.wait(timeout=120))
+        stderr = writer.stderr.read()  # type: ignore[union-attr]
+        assert codes[-1] == 0 or (codes[-1] == 2 and b"changed by another program since kmirror read it" in stderr), stderr
+    assert 0 in codes
     hub_only = POD.replace(b"nginx", b"hub.example.com/library/nginx")
     quay_only = POD.replace(b"quay.io/", b"quay.example.com/")
     # Each file is one writer's rewrite of the original, or of the other writer's result.
@@ -264,3 +272,48 @@ def test_write_atomic_on_a_vanished_file_is_a_clean_error(tmp_path: Path) -> Non
     with pytest.raises(KmirrorError, match=r"^cannot write: .*gone.yaml: No such file or directory$"):
         write_atomic(str(tmp_path / "gone.yaml"), "x\n")
     assert not leftovers(tmp_path)
+
+
+# Issue 18: folders stay folders; a file changed meanwhile is not replaced
+
+
+def test_links_leading_outside_a_walked_folder_are_skipped_with_a_note(folder: Path) -> None:
+    outside = folder / "outside.yaml"
+    outside.write_bytes(POD)
+    tree = folder / "tree"
+    tree.mkdir()
+    (tree / "out.yaml").symlink_to(outside)
+    (tree / "zero.yaml").symlink_to("/dev/zero")
+    (tree / "own.yaml").write_bytes(POD)
+    (tree / "in.yaml").symlink_to("own.yaml")  # inside the folder: followed
+    result = run("rewrite", "-w", "tree", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines() == [
+        f"kmirror: note: skipped tree/out.yaml: a symbolic link to {outside}, outside tree (name it to read it)",
+        "kmirror: note: skipped tree/zero.yaml: a symbolic link to /dev/zero, outside tree (name it to read it)",
+        "rewrote 2 files",
+    ]
+    assert outside.read_bytes() == POD
+    assert (tree / "own.yaml").read_bytes() == REWRITTEN
+    assert run("rewrite", "-w", "tree/out.yaml", cwd=folder).returncode == 0  # named on the command line: followed
+    assert outside.read_bytes() == REWRITTEN
+
+
+def test_a_file_changed_after_it_was_read_is_not_replaced(folder: Path) -> None:
+    # pod.yaml is read and staged first; the big file keeps kmirror busy until the test has
+    # appended to pod.yaml (it waits for the temporary file: the sign that pod.yaml was read).
+    (folder / "z-big.yaml").write_bytes(b"---\n".join([POD] * 100_000))
+    writer = subprocess.Popen([KMIRROR, "rewrite", "-w", "pod.yaml", "z-big.yaml"], cwd=folder, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not leftovers(folder) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert leftovers(folder), "pod.yaml was never staged"
+    with (folder / "pod.yaml").open("ab") as appended:
+        appended.write(b"# added meanwhile\n")
+    assert writer.wait(timeout=120) == 2
+    assert writer.stderr.read().decode().splitlines() == [  # type: ignore[union-attr]
+        "kmirror: error: cannot write: pod.yaml: changed by another program since kmirror read it; no file changed (run kmirror again)"
+    ]
+    assert (folder / "pod.yaml").read_bytes() == POD + b"# added meanwhile\n"
+    assert (folder / "z-big.yaml").read_bytes() == b"---\n".join([POD] * 100_000)
+    assert not leftovers(folder)

@@ -4,15 +4,21 @@ The oracle is the one the atheris targets use (`fuzz/README.md`): any bytes eith
 with a KmirrorError (`kmirror: error: ...`, exit 2) or rewrite keeping every promise;
 any string either parses as an image reference or raises ReferenceError. Inputs here are
 raw bytes, YAML token soup built from the fuzzing dictionary, and mutated golden inputs;
-`fuzz/regressions/` holds inputs that once broke kmirror or the oracle.
+`fuzz/regressions/` holds inputs that once broke kmirror or the oracle. Streams are checked
+in a forked child under a memory limit (`oracle.check_stream_isolated`): a crash or running
+out of memory fails the example instead of the test run.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,19 +63,19 @@ def mutated_seeds(draw: st.DrawFn) -> bytes:
 @settings(max_examples=EXAMPLES)
 @given(st.binary(max_size=2000))
 def test_fuzz_raw_bytes(data: bytes) -> None:
-    oracle.check_stream(data)
+    oracle.check_stream_isolated(data)
 
 
 @settings(max_examples=EXAMPLES)
 @given(soups)
 def test_fuzz_yaml_token_soup(data: bytes) -> None:
-    oracle.check_stream(data)
+    oracle.check_stream_isolated(data)
 
 
 @settings(max_examples=EXAMPLES)
 @given(mutated_seeds())
 def test_fuzz_mutated_golden_inputs(data: bytes) -> None:
-    oracle.check_stream(data)
+    oracle.check_stream_isolated(data)
 
 
 REFERENCE_PIECES = ["/", ":", "@", ".", "-", "_", "__", "sha256:", "5" * 64, "A", "a", "1", "[::1]", "localhost", "docker.io", "library", "x" * 128]
@@ -84,4 +90,32 @@ def test_fuzz_reference_parser(text: str) -> None:
 def test_regressions_pass_the_oracle() -> None:
     assert REGRESSIONS, "fuzz/regressions/ is empty"
     for path in REGRESSIONS:
-        oracle.check_stream(path.read_bytes())
+        oracle.check_stream_isolated(path.read_bytes())
+
+
+def test_the_oracle_fails_a_child_killed_by_a_signal() -> None:
+    # No input crashes kmirror now (that is the point): the test kills the checking child itself.
+    me = os.getpid()
+    stop = threading.Event()
+
+    def kill_the_child() -> None:
+        while not stop.is_set():
+            children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            if children:
+                os.kill(int(children[0]), signal.SIGKILL)
+                return
+
+    killer = threading.Thread(target=kill_the_child)
+    killer.start()
+    try:
+        with pytest.raises(AssertionError, match="killed by signal 9"):
+            oracle.check_stream_isolated(b"".join(b"---\nimage: nginx:1.%d\n" % i for i in range(100_000)))
+    finally:
+        stop.set()
+        killer.join()
+
+
+def test_the_oracle_fails_a_rewrite_beyond_its_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oracle, "MEMORY_LIMIT", 4 * 1024 * 1024)
+    with pytest.raises(AssertionError, match="MemoryError"):
+        oracle.check_stream_isolated(b"image: nginx\nx: " + b"y" * 8 * 1024 * 1024 + b"\n")

@@ -28,13 +28,14 @@ NGINX = b"hub.example.com/library/nginx"
 
 @dataclass(frozen=True)
 class Run:
-    """A finished kmirror process: exit code, output, wall time and peak resident memory."""
+    """A finished kmirror process: exit code, output, wall time, peak resident memory and CPU time."""
 
     returncode: int
     stdout: bytes
     stderr: bytes
     seconds: float
     peak_mb: float
+    cpu_seconds: float = 0.0  # user + system, kmirror's children included
 
 
 TIME = "/usr/bin/time"  # GNU time, installed by scripts/install-tools
@@ -64,7 +65,7 @@ def kmirror(*args: str, stdin: bytes | Path = b"", cwd: Path, seconds: float, me
             started = time.monotonic()
             process = subprocess.Popen(command, stdin=stdin_file, stdout=out, stderr=err, cwd=cwd, env=env)
             while True:
-                pid, status, _usage = os.wait4(process.pid, os.WNOHANG)
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
                 elapsed = time.monotonic() - started
                 if pid:
                     break
@@ -78,7 +79,7 @@ def kmirror(*args: str, stdin: bytes | Path = b"", cwd: Path, seconds: float, me
         out.seek(0)
         err.seek(0)
         stderr, _, peak = err.read().rpartition(_PEAK.encode() + b" ")
-        run = Run(process.returncode, out.read(), stderr, elapsed, int(peak) / 1024)
+        run = Run(process.returncode, out.read(), stderr, elapsed, int(peak) / 1024, usage.ru_utime + usage.ru_stime)
     assert run.peak_mb <= megabytes, f"kmirror peaked at {run.peak_mb:.0f} MB, more than {megabytes} MB"
     assert b"Traceback" not in run.stderr, run.stderr.decode(errors="replace")
     return run
@@ -441,3 +442,98 @@ def test_helm_failure_does_not_show_secrets(folder: Path) -> None:
     assert run.returncode == 2
     assert b"helm failed:" in run.stderr
     assert b"S3cret-pa55" not in run.stderr and b"T0ken-x" not in run.stderr
+
+
+# Issue 22: what reaches libyaml is bounded (rewriter/bounds.py), and positions cost O(1) each.
+
+FLOW_50K = b"[" * 50_000 + b"]" * 50_000  # 100 kB that once crashed libyaml's composer (exit 139)
+DEEP_50K = {
+    "filter": ([], b"image: nginx\nx: " + FLOW_50K + b"\n"),
+    "block-sequence": ([], b"image: nginx\nx:\n" + b"- " * 50_000 + b"b\n"),
+    "check": (["check", "-"], b"image: nginx\nx: " + FLOW_50K + b"\n"),
+    "configmap-json": ([], b"kind: ConfigMap\ndata:\n  pod.json: '{\"image\": \"nginx\", \"x\": " + FLOW_50K + b"}'\n"),
+    "resource-list": (
+        [],
+        b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- kind: Pod\n  spec: {containers: [{image: nginx}]}\n  x: "
+        + FLOW_50K
+        + b"\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEEP_50K))
+def test_fifty_thousand_levels_are_refused_before_libyaml_composes(folder: Path, case: str) -> None:
+    args, stream = DEEP_50K[case]
+    run = kmirror(*args, stdin=stream, cwd=folder, seconds=30, megabytes=300)
+    assert_clean_error(run, "nested deeper than")
+    assert run.stderr.startswith(b"kmirror: error: -:")
+
+
+def test_fifty_thousand_levels_in_a_rules_file_are_refused(folder: Path) -> None:
+    (folder / "hostile.yaml").write_bytes(b"mirrors: " + FLOW_50K + b"\n")
+    run = kmirror("-c", "hostile.yaml", stdin=b"image: nginx\n", cwd=folder, seconds=30, megabytes=300)
+    assert_clean_error(run, "hostile.yaml:1:1009: invalid YAML: collections nested deeper than 1000 levels")
+
+
+@pytest.mark.parametrize("count", [30, 70])  # 70: read by worker processes (64 files or more)
+def test_rewrite_w_with_a_deep_file_last_changes_nothing_and_leaves_no_temporary_file(folder: Path, count: int) -> None:
+    for i in range(count - 1):
+        (folder / f"pod-{i:03}.yaml").write_bytes(b"image: nginx\n")
+    (folder / "zz-deep.yaml").write_bytes(b"image: nginx\nx: " + FLOW_50K + b"\n")
+    run = kmirror("rewrite", "-w", ".", cwd=folder, seconds=60, megabytes=600)
+    assert_clean_error(run, "zz-deep.yaml:2:")
+    assert {p.read_bytes() for p in folder.glob("pod-*.yaml")} == {b"image: nginx\n"}
+    assert not [p for p in folder.iterdir() if p.name.endswith(".kmirror")]
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"x: " + b"[" * 200_000 + b"]" * 200_000 + b"\n",  # no image: once 180 s in libyaml's parse
+        b"".join(b"%%TAG !t%d! tag:example.com,2000:\n" % i for i in range(200_000)) + b"---\nimage: nginx\n",  # once 104 s
+    ],
+    ids=["200k-levels-without-image", "200k-tag-directives"],
+)
+def test_input_that_makes_libyaml_super_linear_is_refused_at_once(folder: Path, stream: bytes) -> None:
+    run = kmirror(stdin=stream, cwd=folder, seconds=20, megabytes=300)  # measured: 0.1 s
+    assert_clean_error(run, "invalid YAML: ")
+
+
+def test_a_document_of_millions_of_nodes_is_refused_in_bounded_memory(folder: Path) -> None:
+    stream = b"image: nginx\nx: [" + b"a," * 4_000_000 + b"]\n"  # 8 MB: once 1.1 GB
+    run = kmirror(stdin=stream, cwd=folder, seconds=60, megabytes=300)
+    assert_clean_error(run, "-:2:1999995: too large: a document of more than 1,000,000 nodes (set KMIRROR_MAX_NODES to raise the limit)")
+
+
+def test_the_nodes_limit_is_set_by_kmirror_max_nodes(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = b"image: nginx\nx: [" + b"a, " * 300 + b"]\n"
+    monkeypatch.setenv("KMIRROR_MAX_NODES", "200")
+    assert_clean_error(kmirror(stdin=stream, cwd=folder, seconds=10, megabytes=200), "more than 200 nodes")
+    monkeypatch.setenv("KMIRROR_MAX_NODES", "400")
+    assert kmirror(stdin=stream, cwd=folder, seconds=10, megabytes=200).stdout == stream.replace(b"nginx", NGINX)
+    monkeypatch.setenv("KMIRROR_MAX_NODES", "lots")
+    assert_clean_error(kmirror(stdin=stream, cwd=folder, seconds=10, megabytes=200), "invalid environment: KMIRROR_MAX_NODES='lots'")
+
+
+def _pods(count: int) -> bytes:
+    """`kubectl get pods -A -o json | jq -c`: a List of `count` pods on one line."""
+    pod = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%d","namespace":"ns"},"spec":{"containers":[{"name":"c","image":"quay.io/o/a%d:v1"},{"name":"s","image":"nginx:1.25"}]}}'
+    return ('{"apiVersion":"v1","kind":"List","items":[' + ",".join(pod % (i, i % 7) for i in range(count)) + "]}\n").encode()
+
+
+SCALING = {
+    "minified-json-list": _pods,
+    "references-in-one-scalar": lambda n: b"image: nginx\nx: " + b" ".join([b"quay.io/a/b:1"] * (4 * n)) + b"\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCALING))
+def test_many_references_on_one_line_cost_linear_work(folder: Path, case: str) -> None:
+    # CPU time at n and 4n in the same run: linear work gives about 4x (less: start-up counts
+    # once), the quadratic positions of before gave 8x to 16x.
+    runs = []
+    for n in (5_000, 20_000):
+        run = kmirror(stdin=SCALING[case](n), cwd=folder, seconds=120, megabytes=1500)
+        assert run.returncode == 0, run.stderr
+        runs.append(run)
+    assert runs[1].cpu_seconds / runs[0].cpu_seconds < 6, [r.cpu_seconds for r in runs]

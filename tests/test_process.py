@@ -197,3 +197,83 @@ def test_the_audit_hook_sees_a_registry_request(folder: Path) -> None:
         [sys.executable, "-c", AUDITED, "verify", "-c", "local.yaml", "--plain-http", "pod.yaml"], capture_output=True, cwd=folder, env=environment(), timeout=60
     )
     assert b"NETWORK socket.connect" in result.stderr
+
+
+# Standard streams that are closed or full, input without end (issue 22 item 5, issue 18 item 5)
+
+STDOUT_COMMANDS = {
+    "filter": "kmirror < pod.yaml",
+    "version": "kmirror --version",
+    "rewrite": "kmirror rewrite pod.yaml",
+    "diff": "kmirror rewrite --diff pod.yaml",
+    "check": "kmirror check -c blocked.yaml pod.yaml",
+    "check-json": "kmirror check -c blocked.yaml --format json pod.yaml",
+    "images": "kmirror images pod.yaml",
+    "explain": "kmirror explain nginx",
+}
+
+
+def _shell(command: str, folder: Path) -> subprocess.CompletedProcess[bytes]:
+    (folder / "pod.yaml").write_bytes(POD)
+    (folder / "blocked.yaml").write_text("blocked: [docker.io]\n")
+    return subprocess.run(["bash", "-c", command.replace("kmirror", KMIRROR, 1)], capture_output=True, cwd=folder, env=environment(), timeout=60)
+
+
+def _one_error(result: subprocess.CompletedProcess[bytes], message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.decode().splitlines() == [f"kmirror: error: {message}"]
+
+
+@pytest.mark.parametrize("name", sorted(STDOUT_COMMANDS))
+@pytest.mark.parametrize("redirect", [">/dev/full", ">&-"], ids=["full-disk", "closed"])
+def test_stdout_that_takes_nothing_is_exit_2(folder: Path, name: str, redirect: str) -> None:
+    result = _shell(f"{STDOUT_COMMANDS[name]} {redirect}", folder)
+    expected = "cannot write: standard output: No space left on device" if redirect == ">/dev/full" else "cannot write: standard output is closed"
+    _one_error(result, expected)
+
+
+@pytest.mark.parametrize("command", ["kmirror", "kmirror check -", "kmirror rewrite -"])
+def test_closed_stdin_is_exit_2(folder: Path, command: str) -> None:
+    _one_error(_shell(f"{command} <&-", folder), "cannot read: -: standard input is closed")
+
+
+def test_input_beyond_the_size_limit_is_refused_in_bounded_memory(folder: Path) -> None:
+    # `yes` never ends: standard input, and a FIFO named on the command line, stop at the limit.
+    limited = "KMIRROR_MAX_INPUT_MB=2 /usr/bin/time -q -f 'peak %M' kmirror"
+    for command, name in ((f"yes 'a: b' | {limited}", "-"), (f"{limited} check <(yes 'a: b')", "/dev/fd/63")):
+        result = _shell(command, folder)
+        assert result.returncode == 2, result.stderr
+        message, peak = result.stderr.decode().splitlines()[-2:]
+        assert message == f"kmirror: error: cannot read: {name}: larger than 2 MB (set KMIRROR_MAX_INPUT_MB to raise the limit)"
+        assert int(peak.split()[1]) < 100_000  # kB: the interpreter and two megabytes
+    (folder / "big.yaml").write_bytes(b"a: b\n" * 500_000)
+    _one_error(_shell("KMIRROR_MAX_INPUT_MB=2 kmirror check big.yaml", folder), "cannot read: big.yaml: larger than 2 MB (set KMIRROR_MAX_INPUT_MB to raise the limit)")
+    assert _shell("KMIRROR_MAX_INPUT_MB=3 kmirror check big.yaml", folder).returncode == 0
+    _one_error(_shell("KMIRROR_MAX_INPUT_MB=0 kmirror check big.yaml", folder), "invalid environment: KMIRROR_MAX_INPUT_MB='0': expected a positive whole number of megabytes")
+
+
+def test_devices_are_refused_unread(folder: Path) -> None:
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    _one_error(_shell("kmirror check zero.yaml", folder), "cannot read: zero.yaml: not a regular file (a device or socket)")
+    _one_error(_shell("kmirror rewrite -w zero.yaml", folder), "cannot read: zero.yaml: not a regular file (a device or socket)")
+    _one_error(_shell("kmirror < /dev/zero", folder), "-: cannot read: binary data (NUL byte at offset 0)")  # stopped at the first chunk
+
+
+def test_a_worker_that_dies_is_a_clear_internal_error_and_changes_no_file(folder: Path) -> None:
+    for i in range(200):
+        (folder / f"pod-{i:03}.yaml").write_bytes(b"---\n".join([POD] * 40))
+    writer = subprocess.Popen([KMIRROR, "rewrite", "-w", "."], cwd=folder, env=environment(), stderr=subprocess.PIPE)
+    children = Path(f"/proc/{writer.pid}/task/{writer.pid}/children")
+    deadline = time.monotonic() + 60
+    workers: list[str] = []
+    while not workers and time.monotonic() < deadline and writer.poll() is None:
+        workers = children.read_text().split()
+    assert workers, "kmirror started no worker process"
+    os.kill(int(workers[0]), signal.SIGKILL)
+    assert writer.wait(timeout=120) == 3
+    stderr = writer.stderr.read().decode()  # type: ignore[union-attr]
+    assert stderr.splitlines() == [
+        "kmirror: internal error: WorkerDied: a worker process reading the files ended abruptly (killed, or out of memory); no file changed (run with --debug for a traceback)"
+    ]
+    assert {p.read_bytes() for p in folder.glob("pod-*.yaml")} == {b"---\n".join([POD] * 40)}
+    assert not [p for p in folder.iterdir() if p.name.endswith(".kmirror")]

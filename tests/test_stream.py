@@ -110,6 +110,15 @@ def test_positions_asked_out_of_order() -> None:
     assert [source.position(last), source.position(first), source.position(last)] == [(3, 1), (2, 1), (3, 1)]
 
 
+@given(st.lists(st.sampled_from(["a", "é", "☕", " ", "\n", "\r\n", "𝔸"]), max_size=60))
+def test_positions_walked_in_order_match_counting_from_the_start(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    source = decode(text.encode(), "s.yaml")
+    offsets = [len(text[:i].encode()) for i in range(len(text) + 1)]
+    expected = [(text[:i].count("\n") + 1, i - (text.rfind("\n", 0, i) + 1) + 1) for i in range(len(text) + 1)]
+    assert [source.position(o) for o in offsets] == expected  # each call counts on from the previous one
+
+
 def _long_stream() -> str:
     """Runs of documents with and without images, each run longer than one batch of composition."""
     with_image = "---\nkind: Pod\nspec:\n  containers:\n  - image: nginx:{i}\n"

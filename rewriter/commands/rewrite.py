@@ -24,7 +24,7 @@ def run(paths: list[str], write: bool, check: bool, diff: bool, strict: bool, pi
         for outcome in _pinned(common.outcomes(paths, settings), settings, pin):
             outcomes.append(outcome)
             if outcome.changed and outcome.source.name != STDIN:
-                replacement.stage(outcome.source.name, outcome.output)
+                replacement.stage(outcome.source.name, outcome.output, outcome.source.render(outcome.source.data))
         return _rewrite(outcomes, replacement, check=False, diff=diff, strict=strict)
 
 
