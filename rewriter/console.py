@@ -114,7 +114,7 @@ def filter_stdin(config: str | None, preset: str | None, strict: bool, pin: str 
     from rewriter.files import STDIN, read
     from rewriter.pipeline import process
 
-    if sys.stdin.isatty():  # someone typed `kmirror` alone: say why nothing happens
+    if sys.stdin is not None and sys.stdin.isatty():  # someone typed `kmirror` alone: say why nothing happens
         err("kmirror: reading a YAML stream from standard input (end it with Ctrl-D; 'kmirror --help' lists the commands)")
     data = read(STDIN)
     if b"ResourceList" in data:  # a cheap test first: the KRM module loads only for what may be one

@@ -155,8 +155,9 @@ def read(name: str) -> bytes:
 def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
+    read = getattr(handle, "read1", handle.read)  # one read at a time: a terminal's end (Ctrl-D) is not sticky
     try:
-        while chunk := handle.read(_CHUNK):
+        while chunk := read(_CHUNK):
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:

@@ -16,9 +16,9 @@ _BOLD, _RED, _GREEN, _CYAN = "\033[1m", "\033[31m", "\033[32m", "\033[36m"
 _FINDING_RE = re.compile(r"^(.*?:\d+:\d+:) (KM\d{3}) ")
 
 
-def wanted(stream: TextIO) -> bool:
-    """True when text for `stream` should be coloured."""
-    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stream.isatty()
+def wanted(stream: TextIO | None) -> bool:
+    """True when text for `stream` should be coloured (never for a closed stream: None)."""
+    return stream is not None and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stream.isatty()
 
 
 def diff(text: str) -> str:
