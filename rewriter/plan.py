@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rewriter import compose
 from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
 from rewriter.locate import Location
 from rewriter.reference import ImageRef, ReferenceError, parse
@@ -52,13 +53,33 @@ def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
         images.append(Image(location, ref, decision, line, column, on_blocked))
         if decision.mirrored is None:
             continue
+        found = image_edits(images[-1])
+        if isinstance(found, list):
+            edits.extend(found)
+            continue
         new = str(decision.mirrored)
-        if location.safe:
-            edits.append(Edit(location.start, location.end, location.text, new))
+        if location.parts:
+            message = f"{location.text} is composed from fields {_keys(location)}; the rule gives {new}, which editing them cannot write: {found} by hand"
         else:
             message = f"{location.text} cannot be rewritten safely (written with escapes or split); change it to {new} by hand"
-            problems.append(_finding(source, location, line, column, UNSAFE, message, new))
+        problems.append(_finding(source, location, line, column, UNSAFE, message, new))
     return Plan(tuple(images), tuple(edits), tuple(problems))
+
+
+def image_edits(image: Image) -> list[Edit] | str:
+    """The edits that mirror one image (none when no rule changes it), or what to write by hand."""
+    location, mirrored = image.location, image.decision.mirrored
+    if mirrored is None:
+        return []
+    if location.parts:
+        return compose.edits(location.parts, mirrored)
+    if not location.safe:
+        return f"change {location.text} to {mirrored}"
+    return [Edit(location.start, location.end, location.text, str(mirrored))]
+
+
+def _keys(location: Location) -> str:
+    return "/".join(part.key for part in location.parts)
 
 
 def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: bool) -> list[Finding]:
