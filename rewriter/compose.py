@@ -12,6 +12,11 @@ custom resources; README lists an example of each):
     {repository, tag, digest}                 the host inside repository, under a key naming an image
     {name, version|tag}                       under a key naming an image (`image: {name, version}`)
 
+A registry-bearing field with no name beside it is a prefix shared by other images: a `hub`
+next to a `tag` (istio's `global.hub`), a `registry` under a key naming an image
+(ingress-nginx's `global.image.registry`), an `imageRegistry` (Bitnami's `global`). It is
+decided as `PREFIX/*`: rewritten when the rules move everything under it alike, else KM002.
+
 A mapping whose `image` is a bare name next to `tag`/`version`/`digest` but with no
 registry-bearing sibling (or an empty one) takes its registry from elsewhere (a chart's
 `global`): its name is part of an image and is neither reported nor rewritten alone.
@@ -25,24 +30,28 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.rules import Rule, RuleSet
 from rewriter.splice import Edit
 
 PREFIX_KEYS = ("registry", "hub")
 TAG_KEYS = ("tag", "version")
 DIGEST_KEYS = ("digest", "sha")
-NAME_KEYS = frozenset({"image", "repository", "name"})  # a mapping with none of these composes nothing
+NAME_KEYS = frozenset({"image", "repository", "name"})
+TRIGGER_KEYS = NAME_KEYS | {"hub", "registry", "imageRegistry"}  # a mapping with none of these composes nothing
+PROBE = "kmirror-probe/any-image"  # stands for every image under a prefix field when deciding it
 _POLICY_KEYS = ("pullPolicy", "imagePullPolicy")
 
 
 class Shape(NamedTuple):
     """Which key of a mapping plays which part; `consumed` keys are never read on their own.
 
-    `prefix` is None when the name field holds the whole name; `composable` is False when a
-    part comes from outside the mapping (the image is then left alone).
+    `prefix` is None when the name field holds the whole name, `name` None for a prefix
+    field alone; `composable` is False when a part comes from outside the mapping (the
+    image is then left alone).
     """
 
     prefix: str | None
-    name: str
+    name: str | None
     tag: str | None
     digest: str | None
     consumed: frozenset[str]
@@ -69,9 +78,12 @@ def shape(values: dict[str, str], image_parent: bool) -> Shape | None:
 
     `image_parent` says the mapping sits under a key naming an image (`image`, `initImage`).
     """
-    if not any(key in values for key in NAME_KEYS):
-        return None
     tag = next((k for k in TAG_KEYS if k in values), None)
+    if not any(key in values for key in NAME_KEYS):
+        for key, beside in (("hub", tag is not None), ("registry", image_parent), ("imageRegistry", True)):
+            if key in values and beside and values[key] and _prefix(values[key]):
+                return Shape(key, None, None, None, frozenset({key}), composable=True)
+        return None
     digest = next((k for k in DIGEST_KEYS if k in values), None)
     if "image" in values:
         prefix = next((k for k in (*PREFIX_KEYS, "repository") if k in values), None)
@@ -97,6 +109,52 @@ def shape(values: dict[str, str], image_parent: bool) -> Shape | None:
     return None
 
 
+def _prefix(value: str) -> bool:
+    return "{{" not in value and _parses(f"{value}/{PROBE}")
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse(text)
+    except ReferenceError:
+        return False
+    return True
+
+
+def prefix_only(parts: tuple[Part, ...]) -> bool:
+    """The parts are one prefix field (`global.hub`), decided as `PREFIX/*`."""
+    return len(parts) == 1 and parts[0].role == "prefix"
+
+
+def reference(text: str, parts: tuple[Part, ...]) -> ImageRef:
+    """The reference the rules decide for a location's `text`: for a prefix field, a probe under it."""
+    return parse(f"{parts[0].value}/{PROBE}") if prefix_only(parts) else parse(text)
+
+
+def narrower(rules: RuleSet, probe: ImageRef, chosen: Rule | None) -> Rule | None:
+    """A rule tried before `chosen` that matches only some of the images under a prefix field.
+
+    `probe` is the prefix's `reference`; such a rule makes the images under the field go
+    different ways, which one edit of the field cannot write.
+    """
+    ref = rules.canonical(probe)
+    under = tuple(ref.repository.split("/")[: -len(PROBE.split("/"))])
+    for rule in rules.rules:
+        if rule is chosen:
+            return None
+        if rule.registry != ref.registry:
+            continue
+        components = rule.prefix.components if rule.prefix is not None else tuple(rule.exact.repository.split("/"))  # type: ignore[union-attr]
+        if len(components) > len(under) and components[: len(under)] == under:
+            return rule
+    return None
+
+
+def shown(ref: ImageRef | str) -> str:
+    """A decided reference as people read it: the probe under a prefix field is `*`."""
+    return str(ref).replace(f"/{PROBE}", "/*")
+
+
 def _bare(value: str) -> bool:
     """A name with no registry, tag or digest of its own (`ingress-nginx/controller`)."""
     try:
@@ -110,6 +168,8 @@ def compose(parts: tuple[Part, ...]) -> str | None:
     """The reference the fields make, as the chart's template or the operator joins them; None if invalid."""
     by_role = {part.role: part for part in parts}
     prefix = by_role["prefix"].value if "prefix" in by_role else ""
+    if prefix_only(parts):
+        return f"{prefix}/*"
     text = f"{prefix}/{by_role['name'].value}" if prefix else by_role["name"].value
     tag, digest = _suffix(by_role)
     text += (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
@@ -140,8 +200,14 @@ def edits(parts: tuple[Part, ...], mirrored: ImageRef) -> list[Edit] | str:
     rule changes the name (flatten, a template); tag and digest only when the rule changes them.
     """
     by_role = {part.role: part for part in parts}
-    name = by_role["name"]
     target = f"{mirrored.domain}/{mirrored.path}" if mirrored.domain else mirrored.path
+    if prefix_only(parts):
+        field = parts[0]
+        if not target.endswith(f"/{PROBE}") or field.start < 0:
+            why = "it cannot be edited exactly" if field.start < 0 else "the rule changes image names"
+            return f"{why}: mirror each image instead"
+        return [Edit(field.start, field.end, field.value, target[: -len(PROBE) - 1])]
+    name = by_role["name"]
     wanted: dict[str, str] = {}
     prefix = by_role.get("prefix")
     if prefix is not None and prefix.value:

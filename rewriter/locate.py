@@ -295,7 +295,7 @@ class _Walker:
 
     def composed(self, pairs: list[tuple[str, Node]], path: str, resource: Resource, parent: str | None) -> frozenset[str]:
         """Record the image the mapping's fields compose, if any; the keys that are its parts."""
-        if not any(k in compose.NAME_KEYS for k, _ in pairs):
+        if not any(k in compose.TRIGGER_KEYS for k, _ in pairs):
             return frozenset()
         values = {k: v for k, v in pairs if isinstance(v, ScalarNode)}
         found = compose.shape({k: _text(v) for k, v in values.items()}, parent is not None and _is_image_name(parent))

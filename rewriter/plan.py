@@ -43,7 +43,7 @@ def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
     problems: list[Finding] = []
     for location in locations:
         line, column = source.position(location.start)
-        ref = parse(location.text)
+        ref = compose.reference(location.text, location.parts)
         try:
             decision = rules.decide(ref)
         except ReferenceError as exc:
@@ -51,14 +51,21 @@ def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
             continue
         on_blocked = ref.registry in rules.blocked and not decision.allowed
         images.append(Image(location, ref, decision, line, column, on_blocked))
+        narrower = compose.narrower(rules, ref, decision.rule) if compose.prefix_only(location.parts) else None
+        if narrower is not None:
+            message = f"{location.text} is a registry field shared by several images, and rule {narrower.describe()} mirrors only some of them: mirror each image instead"
+            problems.append(_finding(source, location, line, column, UNSAFE, message, None))
+            continue
         if decision.mirrored is None:
             continue
         found = image_edits(images[-1])
         if isinstance(found, list):
             edits.extend(found)
             continue
-        new = str(decision.mirrored)
-        if location.parts:
+        new = compose.shown(decision.mirrored)
+        if compose.prefix_only(location.parts):
+            message = f"{location.text} is a registry field shared by several images; {found}"
+        elif location.parts:
             message = f"{location.text} is composed from fields {_keys(location)}; the rule gives {new}, which editing them cannot write: {found} by hand"
         else:
             message = f"{location.text} cannot be rewritten safely (written with escapes or split); change it to {new} by hand"
@@ -87,7 +94,7 @@ def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: b
     result = []
     for image in images:
         decision = image.decision
-        mirrored = str(decision.mirrored) if decision.mirrored is not None else None
+        mirrored = compose.shown(decision.mirrored) if decision.mirrored is not None else None
         if after_rewrite:
             if not decision.blocked:
                 continue
@@ -98,7 +105,7 @@ def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: b
                 continue
             shown = decision.ref
             hint = f"mirror: {mirrored}" if mirrored else "no rule"
-        message = f"{shown} is on blocked registry {shown.registry} ({hint})"
+        message = f"{compose.shown(shown)} is on blocked registry {shown.registry} ({hint})"
         result.append(_finding(source, image.location, image.line, image.column, BLOCKED, message, mirrored))
     return result
 
@@ -106,5 +113,5 @@ def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: b
 def _finding(source: Source, location: Location, line: int, column: int, code: str, message: str, suggested: str | None) -> Finding:
     return Finding(
         code=code, message=message, file=source.name, line=line, column=column, ref=location.text,
-        registry=parse(location.text).registry, suggested=suggested, resource=location.resource, path=location.path,
+        registry=compose.reference(location.text, location.parts).registry, suggested=suggested, resource=location.resource, path=location.path,
     )
