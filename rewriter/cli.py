@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from rewriter import console
+from rewriter import console, templates
 from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
@@ -94,6 +94,8 @@ def rewrite_command(
     Example: kmirror rewrite -w deploy/
     """
     settings = console.settings(config, preset)
+    for note in templates.notes(paths, settings):
+        console.err(note)
     if not write or check:
         raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
     with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed

@@ -61,6 +61,12 @@ _IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY
 _IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
 _VALUE_KEY_RE = re.compile(rf"(?:value|default){_Q}[ \t]*:")  # the key whose value such a name names
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
+# Fields an image is composed from (`rewriter.compose`): a registry-bearing key with a value, or an
+# `image:` block mapping that starts with its name or version.
+_COMPOSED_KEY_RE = re.compile(
+    rf"(?:registry|repository|hub){_Q}[ \t]*:[ \t]*[^\s#]"
+    rf"|image{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n[ \t]*(?:name|version|tag){_Q}[ \t]*:"
+)
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
@@ -132,8 +138,8 @@ def may_hold_images(text: str) -> bool:
     Each pattern stands for the text one of the rules in this module's docstring needs:
     a key naming an image with a value on its line or a scalar on the next, a `name`
     naming an image along with a `value` or `default` key, an image flag, a `reference`
-    key, or a `/` followed in the same token by a tag or digest (every registry-qualified
-    reference, `docker://` URLs included).
+    key, a `/` followed in the same token by a tag or digest (every registry-qualified
+    reference, `docker://` URLs included), or a field a composed image starts from.
     """
     if _QUALIFIED_TEXT_RE.search(text):
         return True
@@ -143,6 +149,8 @@ def may_hold_images(text: str) -> bool:
         or _IMAGE_FLAG_TEXT_RE.search(lowered)
         or (_IMAGE_NAME_RE.search(lowered) and _VALUE_KEY_RE.search(lowered))
     ):
+        return True
+    if ("registry" in lowered or "repository" in lowered or "hub" in lowered or "image" in lowered) and _COMPOSED_KEY_RE.search(lowered):
         return True
     return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
 
@@ -468,6 +476,11 @@ def _has_structure(value: object) -> bool:
 
 def _is_image_flag(item: str) -> bool:
     return item.startswith("-") and "=" not in item and _is_image_name(item.lstrip("-"))
+
+
+def references_in_text(value: str) -> Iterator[tuple[int, str]]:
+    """(offset, reference) for each reference this module finds in free text (image flags, qualified references)."""
+    return _tokens(value)
 
 
 def _tokens(value: str) -> Iterator[tuple[int, str]]:
