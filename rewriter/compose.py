@@ -18,8 +18,9 @@ next to a `tag` (istio's `global.hub`), a `registry` under a key naming an image
 decided as `PREFIX/*`: rewritten when the rules move everything under it alike, else KM002.
 
 A mapping whose `image` is a bare name next to `tag`/`version`/`digest` but with no
-registry-bearing sibling (or an empty one) takes its registry from elsewhere (a chart's
-`global`): its name is part of an image and is neither reported nor rewritten alone.
+registry-bearing sibling (or an empty one), or below a mapping with a `hub`, takes its
+registry from elsewhere (a chart's `global`): its name is part of an image and is neither
+reported nor rewritten alone.
 
 This module is pure: the walker in `locate` hands it a mapping's string values and the
 spans of their characters; `plan` asks it for the edits that give a mirrored reference.
@@ -73,10 +74,11 @@ class Part(NamedTuple):
     end: int
 
 
-def shape(values: dict[str, str], image_parent: bool) -> Shape | None:
+def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape | None:
     """The composed-image shape of a mapping with these string `values`, or None.
 
-    `image_parent` says the mapping sits under a key naming an image (`image`, `initImage`).
+    `image_parent` says the mapping sits under a key naming an image (`image`, `initImage`);
+    `under_hub` that an enclosing mapping has a `hub` (istio's `global.proxy.image: proxyv2`).
     """
     tag = next((k for k in TAG_KEYS if k in values), None)
     if not any(key in values for key in NAME_KEYS):
@@ -88,16 +90,14 @@ def shape(values: dict[str, str], image_parent: bool) -> Shape | None:
     if "image" in values:
         prefix = next((k for k in (*PREFIX_KEYS, "repository") if k in values), None)
         if prefix is None:
-            if (tag or digest) and _bare(values["image"]):
+            if (tag or digest or under_hub) and _bare(values["image"]):
                 return Shape(None, "image", tag, digest, frozenset({"image"}), composable=False)
             return None
         parts = frozenset(k for k in (prefix, "image", tag, digest) if k)
         if not values[prefix]:
-            # The template or operator then takes the registry from elsewhere (a global value)
-            # or, with no tag either, reads `image` as a whole reference (gpu-operator, kbld).
-            if tag and values[tag] or digest and values[digest] or prefix != "repository":
-                return Shape(prefix, "image", tag, digest, parts, composable=False)
-            return None
+            # The template takes the registry from elsewhere (a global value); gpu-operator reads a
+            # whole reference in `image` when repository and version are empty (kbld's digests).
+            return Shape(prefix, "image", tag, digest, parts, composable=False) if _bare(values["image"]) else None
         return Shape(prefix, "image", tag, digest, parts, composable=True)
     if "repository" in values and (image_parent or "registry" in values or any(k in values for k in _POLICY_KEYS)):
         prefix = "registry" if "registry" in values else None
@@ -223,19 +223,19 @@ def edits(parts: tuple[Part, ...], mirrored: ImageRef) -> list[Edit] | str:
             wanted["tag"] = mirrored.tag or ""
             wanted["digest"] = mirrored.digest or ""
     result: list[Edit] = []
-    missing: list[str] = []
+    changes: list[str] = []
+    writable = True
     for role, new in wanted.items():
         part = by_role.get(role)
         old = part.value if part is not None else ""
         if new == old:
             continue
+        changes.append(f"{part.key if part is not None else role}: {new}")
         if part is None or part.start < 0:
-            missing.append(f"{part.key if part else role}: {new}")
-            continue
-        result.append(Edit(part.start, part.end, old, new))
-    if missing:
-        return "set " + ", ".join(f"{by_role[r].key if r in by_role else r}: {w}" for r, w in wanted.items())
-    return result
+            writable = False
+        else:
+            result.append(Edit(part.start, part.end, old, new))
+    return result if writable else "set " + ", ".join(changes)
 
 
 def _split(target: str, name: str) -> tuple[str, str]:

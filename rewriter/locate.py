@@ -240,6 +240,7 @@ class _Walker:
         self.seen: set[int] = set()
         self.mappers: dict[int, Callable[[int, str], int | None]] = {}
         self.level = 0
+        self.under_hub = 0  # how many enclosing mappings have a `hub` key
 
     def node(self, node: Node, path: str, keys: tuple[str, ...], resource: Resource, key: str | None) -> None:
         if isinstance(node, ScalarNode):
@@ -267,6 +268,8 @@ class _Walker:
             keys = ()
         sibling_name = scalars.get("name", "")
         consumed = self.composed(pairs, path, resource, parent)
+        hub = any(k == "hub" for k, _ in pairs)  # istio: bare `image` names below it take this hub
+        self.under_hub += hub
         for key, value in pairs:
             if key in consumed:
                 continue
@@ -285,6 +288,7 @@ class _Walker:
                 self.scalar(value, child_path, child_keys, resource, carrier, whole=whole)
             else:
                 self.node(value, child_path, child_keys, resource, key)
+        self.under_hub -= hub  # not restored when walking fails: the walk is then abandoned
 
     def sequence(self, node: SequenceNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
         item_keys = (*keys[:-1], keys[-1] + "[]") if keys else ("[]",)
@@ -306,7 +310,7 @@ class _Walker:
         if not any(k in compose.TRIGGER_KEYS for k, _ in pairs):
             return frozenset()
         values = {k: v for k, v in pairs if isinstance(v, ScalarNode)}
-        found = compose.shape({k: _text(v) for k, v in values.items()}, parent is not None and _is_image_name(parent))
+        found = compose.shape({k: _text(v) for k, v in values.items()}, parent is not None and _is_image_name(parent), self.under_hub > 0)
         if found is None:
             return frozenset()
         if not found.composable:
