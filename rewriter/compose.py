@@ -95,9 +95,11 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
             return None
         parts = frozenset(k for k in (prefix, "image", tag, digest) if k)
         if not values[prefix]:
-            # The template takes the registry from elsewhere (a global value); gpu-operator reads a
-            # whole reference in `image` when repository and version are empty (kbld's digests).
-            return Shape(prefix, "image", tag, digest, parts, composable=False) if _bare(values["image"]) else None
+            # gpu-operator reads `image` as a whole reference when repository and version are both
+            # empty (internal/image/image.go); otherwise the registry comes from elsewhere (global).
+            if prefix == "repository" and not (tag and values[tag]) or not _bare(values["image"]):
+                return None
+            return Shape(prefix, "image", tag, digest, parts, composable=False)
         return Shape(prefix, "image", tag, digest, parts, composable=True)
     if "repository" in values and (image_parent or "registry" in values or any(k in values for k in _POLICY_KEYS)):
         prefix = "registry" if "registry" in values else None

@@ -61,6 +61,13 @@ def test_not_composed(values: dict[str, str], image_parent: bool) -> None:
     assert compose.shape(values, image_parent, under_hub=False) is None
 
 
+def test_gpu_operator_image_alone_is_whole() -> None:
+    """gpu-operator pulls `image` as written when repository and version are empty (vgpuManager's default)."""
+    assert compose.shape({"repository": "", "image": "vgpu-manager", "version": ""}, False, False) is None
+    found = compose.shape({"repository": "", "image": "vgpu-manager", "version": "550"}, False, False)
+    assert found is not None and not found.composable
+
+
 def test_bare_image_below_a_hub_is_a_part() -> None:
     found = compose.shape({"image": "proxyv2"}, image_parent=False, under_hub=True)
     assert found is not None and not found.composable and found.consumed == frozenset({"image"})
@@ -112,8 +119,10 @@ def _mapping(draw: st.DrawFn) -> tuple[str, str, str]:
     prefix_key, name_key = draw(st.sampled_from((("registry", "image"), ("registry", "repository"), ("hub", "image"), ("repository", "image"))))
     name = draw(st.sampled_from(NAMES))
     prefix = draw(st.sampled_from(PREFIXES))
-    if not prefix and name_key == "repository":
-        prefix = "quay.io"  # an empty registry beside a repository leaves the repository whole (pushgateway): not this property
+    if not prefix and (name_key == "repository" or prefix_key == "repository"):
+        # An empty registry leaves the repository whole (pushgateway), an empty repository and
+        # version leave the image whole (gpu-operator): both are read as the chart or operator reads them.
+        prefix = "quay.io"
     tag_key = "version" if prefix_key == "repository" else "tag"
     tag = draw(st.sampled_from(("v1.2.3", "", '""')))
     quote = draw(st.sampled_from(("", '"', "'")))
