@@ -196,25 +196,40 @@ def _suffix(by_role: dict[str, Part]) -> tuple[str, str]:
 
 
 def edits(parts: tuple[Part, ...], mirrored: ImageRef) -> list[Edit] | str:
-    """The field edits that make the fields compose to `mirrored`, or what to write by hand.
+    """The field edits that make the fields compose to `mirrored`, or what to write by hand."""
+    found = values(parts, mirrored)
+    if isinstance(found, str):
+        return found
+    by_role = {part.role: part for part in parts}
+    result: list[Edit] = []
+    for role, new in found.items():
+        part = by_role.get(role)
+        if part is None or part.start < 0:
+            if prefix_only(parts):
+                return "it cannot be edited exactly: mirror each image instead"
+            return "set " + ", ".join(f"{by_role[r].key if r in by_role else r}: {v}" for r, v in found.items())
+        result.append(Edit(part.start, part.end, part.value, new))
+    return result
+
+
+def values(parts: tuple[Part, ...], mirrored: ImageRef) -> dict[str, str] | str:
+    """The new value of each field (by role) that must change for the fields to compose `mirrored`.
 
     The registry-bearing field takes the new registry; the name field changes only when the
     rule changes the name (flatten, a template); tag and digest only when the rule changes them.
+    A string says why no field values can (a prefix field under a rule that changes names).
     """
     by_role = {part.role: part for part in parts}
     target = f"{mirrored.domain}/{mirrored.path}" if mirrored.domain else mirrored.path
     if prefix_only(parts):
-        field = parts[0]
-        if not target.endswith(f"/{PROBE}") or field.start < 0:
-            why = "it cannot be edited exactly" if field.start < 0 else "the rule changes image names"
-            return f"{why}: mirror each image instead"
-        return [Edit(field.start, field.end, field.value, target[: -len(PROBE) - 1])]
+        if not target.endswith(f"/{PROBE}"):
+            return "the rule changes image names: mirror each image instead"
+        return {"prefix": target[: -len(PROBE) - 1]}
     name = by_role["name"]
     wanted: dict[str, str] = {}
     prefix = by_role.get("prefix")
     if prefix is not None and prefix.value:
-        new_prefix, new_name = _split(target, name.value)
-        wanted["prefix"], wanted["name"] = new_prefix, new_name
+        wanted["prefix"], wanted["name"] = _split(target, name.value)
     else:
         wanted["name"] = target
     tag, digest = _suffix(by_role)
@@ -224,20 +239,7 @@ def edits(parts: tuple[Part, ...], mirrored: ImageRef) -> list[Edit] | str:
         else:
             wanted["tag"] = mirrored.tag or ""
             wanted["digest"] = mirrored.digest or ""
-    result: list[Edit] = []
-    changes: list[str] = []
-    writable = True
-    for role, new in wanted.items():
-        part = by_role.get(role)
-        old = part.value if part is not None else ""
-        if new == old:
-            continue
-        changes.append(f"{part.key if part is not None else role}: {new}")
-        if part is None or part.start < 0:
-            writable = False
-        else:
-            result.append(Edit(part.start, part.end, old, new))
-    return result if writable else "set " + ", ".join(changes)
+    return {role: new for role, new in wanted.items() if new != (by_role[role].value if role in by_role else "")}
 
 
 def _split(target: str, name: str) -> tuple[str, str]:
