@@ -50,8 +50,10 @@ def plan(source: Source, locations: list[Location], rules: RuleSet) -> Plan:
             problems.append(_finding(source, location, line, column, BAD_RESULT, f"{location.text}: the matching rule gives an invalid reference: {exc}", None))
             continue
         on_blocked = ref.registry in rules.blocked and not decision.allowed
-        images.append(Image(location, ref, decision, line, column, on_blocked))
         narrower = compose.narrower(rules, ref, decision.rule) if compose.prefix_only(location.parts) else None
+        if narrower is not None:  # the field cannot follow the rules: it stays as written
+            decision = Decision(ref, None, decision.rule, blocked=on_blocked, allowed=decision.allowed)
+        images.append(Image(location, ref, decision, line, column, on_blocked))
         if narrower is not None:
             message = f"{location.text} is a registry field shared by several images, and rule {narrower.describe()} mirrors only some of them: mirror each image instead"
             problems.append(_finding(source, location, line, column, UNSAFE, message, None))
