@@ -1,9 +1,10 @@
-"""Images written literally in a Helm chart's templates, which rewriting its values cannot mirror.
+"""Images of a Helm chart that rewriting its values file cannot mirror.
 
-`kmirror rewrite` of a chart's values file mirrors what the templates read from values;
-an image a template spells out itself (`image: busybox:1.36`, `--x-image=quay.io/x:v1`)
-renders unchanged. Such images are found line by line (templates are not YAML): the
-value of an `image:` key outside `{{ }}`, and the references `locate` finds in free text.
+`kmirror rewrite` of a chart's values file mirrors what the templates read from it; an
+image a template spells out itself (`image: busybox:1.36`, `--x-image=quay.io/x:v1`)
+renders unchanged, and so does one in a subchart's own `values.yaml` left out of the
+rewrite. Template images are found line by line (templates are not YAML): the value of an
+`image:` key outside `{{ }}`, and the references `locate` finds in free text.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from rewriter.config import Config
 from rewriter.locate import references_in_text
+from rewriter.pipeline import process
 from rewriter.reference import ReferenceError, parse
 
 _IMAGE_LINE_RE = re.compile(r"""^\s*(?:-\s+)?["']?image["']?\s*:\s*["']?([^\s"'#{}]+)["']?\s*(?:#.*)?$""", re.ASCII)
@@ -24,6 +26,7 @@ def notes(paths: list[str], config: Config) -> list[str]:
     """A warning for each image a rule would change that is hard-coded in the templates of a chart whose values file is in `paths`."""
     found: list[str] = []
     seen: set[Path] = set()
+    given = {Path(name).resolve() for name in paths}
     for name in paths:
         path = Path(name)
         chart = path.parent
@@ -41,6 +44,9 @@ def notes(paths: list[str], config: Config) -> list[str]:
                 f"kmirror: warning: {template}:{line}: {ref} is written in the template, not read from values: "
                 f"rewriting {name} cannot mirror it ({hint}); render the chart through kmirror, or change the template"
             )
+        for sub in sorted((chart / "charts").glob("*/values.yaml")):
+            if sub.resolve() not in given and process(sub.read_bytes(), str(sub), config).changed:
+                found.append(f"kmirror: warning: {sub}: this subchart's values hold images the rules mirror: rewrite it too, or they render unchanged")
     return found
 
 

@@ -170,3 +170,20 @@ def test_template_notes_name_hard_coded_images(tmp_path: Path) -> None:
     assert len(notes) == 1, done.stderr
     assert notes[0].startswith("kmirror: warning: demo/templates/deploy.yaml:9: quay.io/org/helper:v2 is written in the template")
     assert "busybox" not in done.stderr.decode()  # no rule for docker.io: nothing to say
+
+
+def test_template_notes_name_subchart_values_left_out(tmp_path: Path) -> None:
+    """A subchart's own values.yaml holding mirrored images is named when it is not rewritten too."""
+    chart = tmp_path / "demo"
+    (chart / "charts" / "sub").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("replicas: 1\n")
+    (chart / "charts" / "sub" / "values.yaml").write_text("image:\n  repository: quay.io/org/agent\n  tag: v1\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("mirrors:\n  - {from: quay.io, to: harbor.example.com/quay}\n")
+    alone = subprocess.run([str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert "kmirror: warning: demo/charts/sub/values.yaml: this subchart's values hold images the rules mirror" in alone.stderr.decode()
+    both = subprocess.run(
+        [str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml", "demo/charts/sub/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert "warning" not in both.stderr.decode()
