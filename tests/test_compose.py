@@ -187,3 +187,17 @@ def test_template_notes_name_subchart_values_left_out(tmp_path: Path) -> None:
         [str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml", "demo/charts/sub/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60
     )
     assert "warning" not in both.stderr.decode()
+
+
+def test_strict_judges_the_composed_reference_after_rewriting(tmp_path: Path) -> None:
+    """--strict passes when the registry fields are mirrored, and fails on a field it could not write."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((CASES / "split-registry-image" / "rules.yaml").read_text())
+    mirrored = subprocess.run([str(KMIRROR), "rewrite", "--strict", "-c", str(rules), str(CASES / "split-registry-image" / "input.yaml")], capture_output=True, timeout=60)
+    assert mirrored.returncode == 0, mirrored.stderr
+    assert mirrored.stdout == (CASES / "split-registry-image" / "expected.yaml").read_bytes()
+    rules.write_text((CASES / "split-not-expressible" / "rules.yaml").read_text() + "blocked: [registry.k8s.io, quay.io]\n")
+    left = subprocess.run([str(KMIRROR), "rewrite", "--strict", "-c", str(rules), str(CASES / "split-not-expressible" / "input.yaml")], capture_output=True, timeout=60)
+    assert left.returncode == 1 and left.stdout == b""
+    assert "KM002 registry.k8s.io/* is a registry field shared by several images" in left.stderr.decode()
+    assert "KM001 registry.k8s.io/* is on blocked registry registry.k8s.io (no rule)" in left.stderr.decode()
