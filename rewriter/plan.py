@@ -87,6 +87,14 @@ def image_edits(image: Image) -> list[Edit] | str:
     return [Edit(location.start, location.end, location.text, str(mirrored))]
 
 
+def _unmirrored(image: Image) -> str:
+    """Why an image has no mirror: no rule, or (a shared registry field) rules that differ by image."""
+    rule = image.decision.rule
+    if compose.prefix_only(image.location.parts) and rule is not None and rule.to is not None:
+        return "the rules differ by image under it: see KM002"
+    return "no rule"
+
+
 def _keys(location: Location) -> str:
     return "/".join(part.key for part in location.parts)
 
@@ -101,12 +109,12 @@ def blocked_findings(source: Source, images: tuple[Image, ...], after_rewrite: b
             if not decision.blocked:
                 continue
             shown = decision.final
-            hint = f"rule gives {mirrored}, still blocked" if mirrored else "no rule"
+            hint = f"rule gives {mirrored}, still blocked" if mirrored else _unmirrored(image)
         else:
             if not image.on_blocked:
                 continue
             shown = decision.ref
-            hint = f"mirror: {mirrored}" if mirrored else "no rule"
+            hint = f"mirror: {mirrored}" if mirrored else _unmirrored(image)
         message = f"{compose.shown(shown)} is on blocked registry {shown.registry} ({hint})"
         result.append(_finding(source, image.location, image.line, image.column, BLOCKED, message, mirrored))
     return result
