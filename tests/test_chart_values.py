@@ -9,7 +9,8 @@ licence), with the real helm 3 and helm 4:
 are the same bytes. Every values.yaml is rewritten, as pre-commit passes each file by name
 (gpu-operator's node-feature-discovery subchart keeps its image in its own values.yaml).
 Optional components that bring more images are switched on with `--set`. The render must
-change (the rules do mirror something) and leave no blocked registry behind.
+change (the rules do mirror something) and leave no blocked registry behind. The same holds
+for a GitOps repository's `values-prod.yaml` passed with a second `-f`.
 """
 
 from __future__ import annotations
@@ -86,3 +87,36 @@ def test_rewrite_then_render_is_render_then_filter(name: str, helm: str, tmp_pat
     rules.write_text(RULES + BLOCKED, encoding="utf-8")
     checked = _kmirror(["check", "-"], rules, after)
     assert checked.returncode == 0, checked.stdout.decode()
+
+
+# A GitOps repository's own values file beside the chart's, in the shapes the charts read.
+PROD_VALUES = {
+    "ingress-nginx": "controller:\n  image:\n    registry: registry.k8s.io  # pinned per image\n    image: ingress-nginx/controller\n    tag: \"v1.15.0\"\n    digest: \"\"\n",
+    "kube-state-metrics": "image:\n  registry: quay.io\n  repository: example-org/kube-state-metrics\n  tag: v2.20.0\n",
+    "gpu-operator": "driver:\n  repository: nvcr.io/nvidia\n  image: driver\n  version: \"580.65.06\"\n",
+}
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm4"])
+@pytest.mark.parametrize("name", sorted(PROD_VALUES))
+def test_gitops_values_file_rewrite_commutes(name: str, helm: str, tmp_path: Path) -> None:
+    """The same property for a values-prod.yaml kept beside the chart and passed with a second -f."""
+    chart = tmp_path / name
+    shutil.copytree(CHARTS / name, chart)
+    prod = tmp_path / "values-prod.yaml"
+    prod.write_text(PROD_VALUES[name], encoding="utf-8")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+
+    def render() -> bytes:
+        argv = [tool(helm), "template", "rel", str(chart), "-f", str(chart / "values.yaml"), "-f", str(prod)]
+        done = subprocess.run(argv, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout
+
+    filtered = _kmirror([], rules, render())
+    assert filtered.returncode == 0, filtered.stderr.decode()
+    rewritten = _kmirror(["rewrite", "-w", str(prod), *sorted(str(p) for p in chart.rglob("values.yaml"))], rules)
+    assert rewritten.returncode == 0, rewritten.stderr.decode()
+    assert prod.read_text(encoding="utf-8") != PROD_VALUES[name]
+    assert render() == filtered.stdout
