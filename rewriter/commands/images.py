@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rewriter import console
+from rewriter import compose, console
 from rewriter.commands import common
 from rewriter.console import EXIT_OK
 from rewriter.errors import KmirrorError, printable
@@ -49,9 +49,9 @@ def _image_row(outcome: Outcome, image: Image) -> dict[str, object]:
         "line": image.line,
         "column": image.column,
         "ref": image.location.text,
-        "normalized": image.ref.normalized,
+        "normalized": compose.shown(image.ref.normalized),
         "registry": image.ref.registry,
-        "mirrored": str(decision.mirrored) if decision.mirrored is not None else None,
+        "mirrored": compose.shown(decision.mirrored) if decision.mirrored is not None else None,
         "blocked": decision.blocked,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from rewriter import console, paint
+from rewriter import console, paint, templates
 from rewriter.commands import common
 from rewriter.config import Config
 from rewriter.console import EXIT_FINDINGS, EXIT_OK
@@ -17,6 +17,8 @@ from rewriter.pipeline import Outcome
 def run(paths: list[str], write: bool, check: bool, diff: bool, strict: bool, pin: str | None, exclude: list[str] | None, config: str | None, preset: str | None) -> int:
     """Rewrite files: print them rewritten, or change them in place with `write` (with `pin`, digests pinned); the exit code."""
     settings = common.settings(config, preset, exclude)
+    for note in templates.notes(paths, settings):
+        console.err(note)
     if not write or check:
         return _rewrite(list(_pinned(common.outcomes(paths, settings), settings, pin)), None, check=check, diff=diff, strict=strict)
     with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
