@@ -1,0 +1,81 @@
+"""Which named files kmirror reads as a workload's YAML: never its own rules, never other tools' YAML.
+
+pre-commit passes every changed YAML file by name, and a folder holds more than manifests,
+so a file named on the command line (or found in a folder) is read only when it is one of:
+
+- a Kubernetes manifest: some document has top-level `apiVersion` and `kind` (Helm and
+  kustomize output, strategic-merge patches, Argo CD Applications, Flux resources);
+- a kustomize file: named `kustomization.yaml`, `kustomization.yml` or `Kustomization`, or
+  a JSON 6902 patch (a list of `op`/`path` operations);
+- a Helm values file: its name contains `values` (`values.yaml`, `values-prod.yaml`,
+  `prod.values.yml`).
+
+It is never a kmirror rules file: the rules file in use, a file named `.kmirror.yaml` or
+`.kmirror.yml`, a document of kind `ImageMirror` (kmirror.dev), or a file whose one document
+is a mapping with no `kind` whose keys are rules-file keys, `mirrors` or `preset` among them.
+Anything else (CI configuration, docker-compose files, Chart.yaml, other tools' settings) is
+skipped with a note. Standard input is always read: what is piped is the user's choice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from rewriter.kustomization import KUSTOMIZATION_NAMES
+
+RULES_NAMES = (".kmirror.yaml", ".kmirror.yml")
+_RULES_KEYS = frozenset(("preset", "mirrors", "aliases", "blocked", "allow", "fields"))  # config.py's top-level keys
+_API_RE = re.compile(rb"^[\"']?apiVersion[\"']?[ \t]*:", re.MULTILINE)
+_KIND_RE = re.compile(rb"^[\"']?kind[\"']?[ \t]*:", re.MULTILINE)
+_IMAGE_MIRROR_RE = re.compile(rb"^[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b", re.MULTILINE)
+NOT_OURS = "not a Kubernetes manifest, kustomize file or Helm values file (see README: which files kmirror rewrites)"
+RULES = "a kmirror rules file (kmirror never rewrites its own rules)"
+
+
+def skip_reason(data: bytes, name: str, rules_file: str) -> str | None:
+    """Why the file `name` holding `data` is not to be read, or None when it is (`rules_file`: the rules in use)."""
+    base = os.path.basename(name)
+    if base in RULES_NAMES or _same_file(name, rules_file):
+        return RULES
+    if _IMAGE_MIRROR_RE.search(data):
+        return RULES
+    if base in KUSTOMIZATION_NAMES or (_API_RE.search(data) and _KIND_RE.search(data)):
+        return None
+    return _by_structure(data, "values" in base.lower())
+
+
+def _same_file(name: str, rules_file: str) -> bool:
+    try:
+        return os.path.samefile(name, rules_file)
+    except OSError:  # the rules are a preset, or either file is missing: the read reports it
+        return False
+
+
+def _by_structure(data: bytes, values: bool) -> str | None:
+    """Decide by the composed documents (files that reach this are small: no manifest's markers)."""
+    from rewriter.stream import compose_text
+
+    try:
+        roots = [root for root in compose_text(data.decode("utf-8-sig")) if root is not None]
+    except (YAMLError, UnicodeDecodeError, RecursionError):
+        return None  # processing reports the error where it is
+    if not roots:
+        return None
+    for root in roots:
+        if isinstance(root, MappingNode):
+            keys = {k.value for k, _ in root.value if isinstance(k, ScalarNode)}
+            if {"apiVersion", "kind"} <= keys:
+                return None
+            if len(roots) == 1 and keys and keys <= _RULES_KEYS and keys & {"mirrors", "preset"}:
+                return RULES
+        elif isinstance(root, SequenceNode) and root.value and all(_operation(item) for item in root.value):
+            return None
+    return None if values else NOT_OURS
+
+
+def _operation(node: object) -> bool:
+    return isinstance(node, MappingNode) and {"op", "path"} <= {k.value for k, _ in node.value if isinstance(k, ScalarNode)}
