@@ -19,7 +19,6 @@ from rewriter.config import Config
 from rewriter.files import STDIN, read
 from rewriter.pipeline import Outcome, process
 from rewriter.selection import skip_reason
-from rewriter.stream import Source
 
 MIN_FILES = 64  # below this many files, workers cost more than they save
 _CHUNK = 32  # files a worker takes at a time
@@ -49,9 +48,8 @@ def _ignore_interrupts() -> None:
 
 
 def _process(config: Config, name: str) -> Outcome:
-    """The file's Outcome; a file kmirror does not read (selection.py) comes back unchanged, with the reason."""
+    """The file's Outcome; a file kmirror does not rewrite (selection.py) comes back unchanged, with the reason."""
     data = read(name)
+    outcome = process(data, name, config)  # first, so that bad input is reported whatever the file is
     reason = skip_reason(data, name, config.origin) if name != STDIN else None
-    if reason is not None:
-        return Outcome(Source(name, data), data, (), (), skipped=reason)
-    return process(data, name, config)
+    return outcome if reason is None else Outcome(outcome.source, data, (), (), skipped=reason)

@@ -39,7 +39,6 @@ from typing import NamedTuple
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.findings import UNSAFE, Finding
-from rewriter.kustomize import split
 from rewriter.locate import STR_TAG, Location, Resource
 from rewriter.plan import Image, Plan
 from rewriter.reference import ImageRef, ReferenceError, parse
@@ -134,6 +133,21 @@ def note_lines(source: Source, found: Entries) -> tuple[str, ...]:
         line, column = source.position(note.at)
         lines.append(f"{source.name}:{line}:{column}: {note.message}")
     return tuple(lines)
+
+
+def split(value: str) -> tuple[str, str, str]:
+    """`(name, tag, digest)` of an image value, split the way kustomize splits it ("" when absent)."""
+    slash = value.find("/")
+    offset = slash if slash > 0 else 0
+    search = value[offset:]
+    at, colon = search.find("@"), search.find(":")
+    if at < 0 and colon < 0:
+        return value, "", ""
+    if at >= 0 and (colon < 0 or at < colon):
+        return value[: offset + at], "", value[offset + at + 1 :]
+    if at >= 0:
+        return value[: offset + colon], value[offset + colon + 1 : offset + at], value[offset + at + 1 :]
+    return value[: offset + colon], value[offset + colon + 1 :], ""
 
 
 def parse_argo(value: str) -> tuple[tuple[int, int], tuple[int, int] | None, str, str] | None:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rewriter.errors import KmirrorError, child_failure, child_timeout
+from rewriter.kustomization import split
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
@@ -147,21 +148,6 @@ def reached(image: Image) -> bool:
         and location.resource.kind != "CustomResourceDefinition"
         and _REACHED_RE.search(location.path) is not None
     )
-
-
-def split(value: str) -> tuple[str, str, str]:
-    """`(name, tag, digest)` of an image value, split the way kustomize splits it ("" when absent)."""
-    slash = value.find("/")
-    offset = slash if slash > 0 else 0
-    search = value[offset:]
-    at, colon = search.find("@"), search.find(":")
-    if at < 0 and colon < 0:
-        return value, "", ""
-    if at >= 0 and (colon < 0 or at < colon):
-        return value[: offset + at], "", value[offset + at + 1 :]
-    if at >= 0:
-        return value[: offset + colon], value[offset + colon + 1 : offset + at], value[offset + at + 1 :]
-    return value[: offset + colon], value[offset + colon + 1 :], ""
 
 
 def apply_entries(value: str, entries: Iterable[Entry]) -> str:

@@ -3,8 +3,8 @@
 pre-commit passes every changed YAML file by name, and a folder holds more than manifests,
 so a file named on the command line (or found in a folder) is read only when it is one of:
 
-- a Kubernetes manifest: some document has top-level `apiVersion` and `kind` (Helm and
-  kustomize output, strategic-merge patches, Argo CD Applications, Flux resources);
+- a Kubernetes manifest: some document has a top-level `kind` (Helm and kustomize output,
+  strategic-merge patches, Argo CD Applications, Flux resources);
 - a kustomize file: named `kustomization.yaml`, `kustomization.yml` or `Kustomization`, or
   a JSON 6902 patch (a list of `op`/`path` operations);
 - a Helm values file: its name contains `values` (`values.yaml`, `values-prod.yaml`,
@@ -29,9 +29,8 @@ from rewriter.kustomization import KUSTOMIZATION_NAMES
 
 RULES_NAMES = (".kmirror.yaml", ".kmirror.yml")
 _RULES_KEYS = frozenset(("preset", "mirrors", "aliases", "blocked", "allow", "fields"))  # config.py's top-level keys
-_API_RE = re.compile(rb"^[\"']?apiVersion[\"']?[ \t]*:", re.MULTILINE)
-_KIND_RE = re.compile(rb"^[\"']?kind[\"']?[ \t]*:", re.MULTILINE)
-_IMAGE_MIRROR_RE = re.compile(rb"^[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b", re.MULTILINE)
+_KIND_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?kind[\"']?[ \t]*:", re.MULTILINE)
+_IMAGE_MIRROR_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b", re.MULTILINE)
 NOT_OURS = "not a Kubernetes manifest, kustomize file or Helm values file (see README: which files kmirror rewrites)"
 RULES = "a kmirror rules file (kmirror never rewrites its own rules)"
 
@@ -43,7 +42,7 @@ def skip_reason(data: bytes, name: str, rules_file: str) -> str | None:
         return RULES
     if _IMAGE_MIRROR_RE.search(data):
         return RULES
-    if base in KUSTOMIZATION_NAMES or (_API_RE.search(data) and _KIND_RE.search(data)):
+    if base in KUSTOMIZATION_NAMES or _KIND_RE.search(data):
         return None
     return _by_structure(data, "values" in base.lower())
 
@@ -68,7 +67,7 @@ def _by_structure(data: bytes, values: bool) -> str | None:
     for root in roots:
         if isinstance(root, MappingNode):
             keys = {k.value for k, _ in root.value if isinstance(k, ScalarNode)}
-            if {"apiVersion", "kind"} <= keys:
+            if "kind" in keys:
                 return None
             if len(roots) == 1 and keys and keys <= _RULES_KEYS and keys & {"mirrors", "preset"}:
                 return RULES
