@@ -172,7 +172,8 @@ def _document(document: Document, named: bool, entries: list[Entry], notes: list
     top = _pairs(root)
     kind = _text(top.get("kind"))
     api = _text(top.get("apiVersion")) or ""
-    resource = Resource(api or None, kind, _text(_pairs(top["metadata"]).get("name")) if isinstance(top.get("metadata"), MappingNode) else None)
+    metadata = top.get("metadata")
+    resource = Resource(api or None, kind, _text(_pairs(metadata).get("name")) if isinstance(metadata, MappingNode) else None)
     if kind in ("Kustomization", "Component") and api.startswith("kustomize.toolkit.fluxcd.io/"):
         spec = top.get("spec")
         if isinstance(spec, MappingNode):

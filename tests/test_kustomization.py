@@ -10,6 +10,7 @@ pre-commit names them, then `kubectl kustomize OVERLAY`, gives byte for byte wha
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -247,3 +248,14 @@ def test_remote_bases_and_helm_charts_are_named_with_their_line() -> None:
     assert [note.split(": ", 1)[0] for note in outcome.notes] == ["kustomization.yaml:3:3", "kustomization.yaml:5:3"]
     assert "remote resource https://github.com/argoproj/argo-cd" in outcome.notes[0]
     assert "helmCharts podinfo" in outcome.notes[1]
+
+
+def test_readme_example() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### kustomize `images:` entries", 1)[1].split("\n## ", 1)[0]
+    before, after = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    rules = "mirrors:\n  - {from: docker.io, to: harbor.example.com/docker.io}\n  - {from: ghcr.io, to: harbor.example.com/ghcr.io}\n"
+    assert _rewrite(before, rules=rules) == (after, [])
+    argo, argo_after = re.findall(r"Argo CD string `([^`]+)` becomes\n`([^`]+)`", section)[0]
+    application = f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    kustomize:\n      images: [{argo}]\n"
+    assert _rewrite(application, "app.yaml", rules)[0] == application.replace(argo, argo_after)
