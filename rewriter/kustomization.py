@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.findings import UNSAFE, Finding
@@ -44,12 +45,13 @@ from rewriter.plan import Image, Plan
 from rewriter.reference import ImageRef, ReferenceError, parse
 from rewriter.rules import RuleSet
 from rewriter.splice import Edit
-from rewriter.stream import Document, Source, documents
+from rewriter.stream import Document, Source, compose_text, documents
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CARRIER = "kustomize-images"  # Location.carrier of a `newName`
 _KINDS_RE = re.compile(rb"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)
 _TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)
+_OPERATION_RE = re.compile(rb"^-[ \t]+[\"']?(?:op|path|value)[\"']?[ \t]*:", re.MULTILINE)  # a JSON 6902 patch in YAML
 _REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|git::|(?:github\.com|gitlab\.com|bitbucket\.org)/)|\?ref=|\?version=", re.IGNORECASE)
 
 
@@ -89,30 +91,101 @@ class Note(NamedTuple):
 
 
 class Entries(NamedTuple):
-    """A stream's entries and notes."""
+    """A stream's entries, notes, and the JSON 6902 patch values that set an `image` field."""
 
     entries: tuple[Entry, ...]
     notes: tuple[Note, ...]
+    patched: tuple[Location, ...] = ()
+
+    @property
+    def found(self) -> bool:
+        """True when there is anything to decide or say."""
+        return bool(self.entries or self.notes or self.patched)
 
 
 def locate_entries(source: Source) -> Entries:
     """Every kustomize `images:` entry of the stream (cheap when it holds no kustomization or Application)."""
     named = os.path.basename(source.name) in KUSTOMIZATION_NAMES
-    if not named and _KINDS_RE.search(source.data) is None:
+    operations = _OPERATION_RE.search(source.data) is not None and b"/image" in source.data
+    if not named and not operations and _KINDS_RE.search(source.data) is None:
         return Entries((), ())
     entries: list[Entry] = []
     notes: list[Note] = []
-    wanted = None if named else (lambda text: _TOP_KIND_RE.search(text) is not None)
+    patched: list[Location] = []
+    wanted = None if named or operations else (lambda text: _TOP_KIND_RE.search(text) is not None)
     for document in documents(source, wanted):
         if isinstance(document.root, MappingNode):
-            _document(document, named, entries, notes)
-    return Entries(tuple(entries), tuple(notes))
+            _document(document, named, entries, notes, patched)
+        elif isinstance(document.root, SequenceNode):
+            _operations(document, document.root, patched)
+    return Entries(tuple(entries), tuple(notes), tuple(patched))
 
 
-def unclaimed(entries: Entries, locations: list[Location]) -> list[Location]:
-    """`locations` without those inside an entry (this module decides those)."""
-    spans = [span for entry in entries.entries for span in entry.claimed]
-    return [loc for loc in locations if not any(start <= loc.start < end for start, end in spans)]
+def located(found: Entries, locations: list[Location]) -> list[Location]:
+    """`locations` without those inside an entry (this module decides those), with the patched image values, in text order."""
+    spans = [span for entry in found.entries for span in entry.claimed] + [(loc.start, loc.end) for loc in found.patched]
+    kept = [loc for loc in locations if not any(start <= loc.start < end for start, end in spans)]
+    return sorted([*kept, *found.patched], key=lambda loc: loc.start)
+
+
+def _operations(document: Document, root: SequenceNode, patched: list[Location]) -> None:
+    """JSON 6902 operations (a kustomize patch file) whose `value` is the whole image of an `image` field.
+
+    kustomize applies them before its images transformer; a short name there (`nginx:1.25`)
+    is an image like any other once built, so it is rewritten in the patch too.
+    """
+    for i, value, text in _image_values(root):
+        span = _span(document, value)
+        at = document.stream_offset(value.start_mark.index)
+        if span is None:
+            patched.append(Location(document.number, f"[{i}].value", at, at, text, "field", Resource(), safe=False))
+        else:
+            patched.append(Location(document.number, f"[{i}].value", span.start, span.end, text, "field", Resource()))
+
+
+def _inline_patches(document: Document, top: dict[str, Node], patched: list[Location]) -> None:
+    """The same operations written inline in a kustomization (`patches[].patch`, `patchesJson6902[].patch`).
+
+    The patch is a string holding YAML or JSON; a value is edited where its text occurs
+    exactly once in the string as written and as read, else reported (KM002).
+    """
+    for key in ("patches", "patchesJson6902"):
+        items = top.get(key)
+        if not isinstance(items, SequenceNode):
+            continue
+        for n, item in enumerate(items.value):
+            patch = _pairs(item).get("patch") if isinstance(item, MappingNode) else None
+            written = _text(patch)
+            if patch is None or written is None or "/image" not in written:
+                continue
+            try:
+                roots = compose_text(written)
+            except (YAMLError, RecursionError):
+                continue  # kustomize refuses the patch itself
+            raw = document.text[patch.start_mark.index : patch.end_mark.index]
+            for root in roots:
+                if not isinstance(root, SequenceNode):
+                    continue
+                for i, _value, text in _image_values(root):
+                    path = f"{key}[{n}].patch[{i}].value"
+                    if raw.count(text) == 1 and written.count(text) == 1:
+                        start = document.stream_offset(patch.start_mark.index + raw.index(text))
+                        patched.append(Location(document.number, path, start, start + len(text.encode("utf-8")), text, "field", Resource()))
+                    else:
+                        at = document.stream_offset(patch.start_mark.index)
+                        patched.append(Location(document.number, path, at, at, text, "field", Resource(), safe=False))
+
+
+def _image_values(root: SequenceNode) -> Iterator[tuple[int, Node, str]]:
+    """`(index, value node, value)` of each `add`/`replace` operation that sets a field named `image` to a reference."""
+    for i, item in enumerate(root.value):
+        if not isinstance(item, MappingNode):
+            return
+        fields = _pairs(item)
+        path, value = _text(fields.get("path")), fields.get("value")
+        text = _text(value)
+        if _text(fields.get("op")) in ("add", "replace") and path and path.endswith("/image") and text and value is not None and _reference(text):
+            yield i, value, text
 
 
 def plan_entries(source: Source, found: Entries, rules: RuleSet, planned: Plan) -> Plan:
@@ -166,7 +239,7 @@ def parse_argo(value: str) -> tuple[tuple[int, int], tuple[int, int] | None, str
     return (0, len(name)), None, tag, digest
 
 
-def _document(document: Document, named: bool, entries: list[Entry], notes: list[Note]) -> None:
+def _document(document: Document, named: bool, entries: list[Entry], notes: list[Note], patched: list[Location]) -> None:
     root = document.root
     assert isinstance(root, MappingNode)
     top = _pairs(root)
@@ -181,6 +254,7 @@ def _document(document: Document, named: bool, entries: list[Entry], notes: list
     elif kind in ("Kustomization", "Component") or (named and kind is None):
         _mappings(document, resource, top.get("images"), "images", entries)
         _remote(document, top, notes)
+        _inline_patches(document, top, patched)
     elif kind in ("Application", "ApplicationSet") and api.startswith("argoproj.io/"):
         spec = top.get("spec")
         if kind == "ApplicationSet" and isinstance(spec, MappingNode):

@@ -51,10 +51,10 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
         line, column = source.position(exc.offset)
         raise KmirrorError(f"{name}:{line}:{column}: invalid YAML: {exc}") from None
     entries = kustomization.locate_entries(source)
-    if entries.entries:
-        locations = kustomization.unclaimed(entries, locations)
+    if entries.found:
+        locations = kustomization.located(entries, locations)
     result = plan(source, locations, config.rules)
-    if entries.entries:
+    if entries.found:
         result = kustomization.plan_entries(source, entries, config.rules, result)
     output = source.render(splice(source.data, list(result.edits)))
     return Outcome(source, output, result.images, result.problems, kustomization.note_lines(source, entries))

@@ -38,6 +38,7 @@ OVERLAYS = [
     ("kustomize-examples", "overlays/wordpress-prod"),
     ("kustomize-examples", "overlays/wordpress-prod-eu"),
     ("kustomize-examples", "overlays/hello-argocd"),
+    ("kustomize-examples", "overlays/hello-patched"),
     ("kustomize-examples", "multibases"),
     ("podinfo-helm", "."),  # helmCharts with valuesInline: built with --enable-helm
 ]
@@ -262,3 +263,22 @@ def test_readme_example() -> None:
     argo, argo_after = re.findall(r"Argo CD string `([^`]+)` becomes\n`([^`]+)`", section)[0]
     application = f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    kustomize:\n      images: [{argo}]\n"
     assert _rewrite(application, "app.yaml", rules)[0] == application.replace(argo, argo_after)
+
+
+def test_json_patches_that_set_an_image_field() -> None:
+    patch_file = (
+        "- op: replace\n  path: /spec/template/spec/containers/0/image\n  value: nginx:1.25\n"
+        "- {op: replace, path: /metadata/name, value: 'nginx:1'}\n"
+        "- op: test\n  path: /spec/template/spec/containers/0/image\n  value: nginx:1.24\n"
+    )
+    output, problems = _rewrite(patch_file, "image-patch.yaml")
+    assert problems == [] and output == patch_file.replace("value: nginx:1.25", "value: harbor.example.com/docker.io/library/nginx:1.25")
+    inline = (
+        "patches:\n- target: {kind: Deployment}\n  patch: |-\n"
+        "    - op: replace\n      path: /spec/template/spec/containers/0/image\n      value: nginx:1.25\n"
+        '- patch: \'[{"op": "add", "path": "/spec/x/image", "value": "redis:7"}, {"op": "add", "path": "/spec/y/image", "value": "redis:7"}]\'\n'
+    )
+    output, problems = _rewrite(inline)
+    assert "      value: harbor.example.com/docker.io/library/nginx:1.25\n" in output
+    assert '"value": "redis:7"' in output  # twice in one patch: reported, not guessed
+    assert [p.split(": KM002 ")[1].split(" cannot")[0] for p in problems] == ["redis:7", "redis:7"]
