@@ -49,9 +49,12 @@ from rewriter.stream import Document, Source, compose_text, documents
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CARRIER = "kustomize-images"  # Location.carrier of a `newName`
-_KINDS_RE = re.compile(rb"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)
-_TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)
-_OPERATION_RE = re.compile(rb"^-[ \t]+[\"']?(?:op|path|value)[\"']?[ \t]*:", re.MULTILINE)  # a JSON 6902 patch in YAML
+# Searched in whole streams, so each starts with literal text, which the search finds fast
+# (a pattern starting with `^` or a newline is tried at every line); `_top_level` then checks
+# that a match starts a line.
+_KINDS_RE = re.compile(rb"kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b")
+_TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)  # in one document
+_SEQUENCE_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]|#[^\n]*\n|---[ \t]*\r?\n)*[-\[]")  # the stream starts with a sequence
 _REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|git::|(?:github\.com|gitlab\.com|bitbucket\.org)/)|\?ref=|\?version=", re.IGNORECASE)
 
 
@@ -106,8 +109,8 @@ class Entries(NamedTuple):
 def locate_entries(source: Source) -> Entries:
     """Every kustomize `images:` entry of the stream (cheap when it holds no kustomization or Application)."""
     named = os.path.basename(source.name) in KUSTOMIZATION_NAMES
-    operations = _OPERATION_RE.search(source.data) is not None and b"/image" in source.data
-    if not named and not operations and _KINDS_RE.search(source.data) is None:
+    operations = b"/image" in source.data and _SEQUENCE_RE.match(source.data) is not None  # a JSON 6902 patch file
+    if not named and not operations and not _top_level(_KINDS_RE, source.data):
         return Entries((), ())
     entries: list[Entry] = []
     notes: list[Note] = []
@@ -119,6 +122,11 @@ def locate_entries(source: Source) -> Entries:
         elif isinstance(document.root, SequenceNode):
             _operations(document, document.root, patched)
     return Entries(tuple(entries), tuple(notes), tuple(patched))
+
+
+def _top_level(pattern: re.Pattern[bytes], data: bytes) -> bool:
+    """`pattern` matches at the start of a line of `data`."""
+    return any(m.start() == 0 or data[m.start() - 1] == 10 for m in pattern.finditer(data))
 
 
 def located(found: Entries, locations: list[Location]) -> list[Location]:

@@ -29,8 +29,10 @@ from rewriter.kustomization import KUSTOMIZATION_NAMES
 
 RULES_NAMES = (".kmirror.yaml", ".kmirror.yml")
 _RULES_KEYS = frozenset(("preset", "mirrors", "aliases", "blocked", "allow", "fields"))  # config.py's top-level keys
-_KIND_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?kind[\"']?[ \t]*:", re.MULTILINE)
-_IMAGE_MIRROR_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b", re.MULTILINE)
+# Each starts with a literal newline, which the search finds fast in a large file (a pattern
+# starting with `^` is tried at every offset); the first line is searched with a newline before it.
+_KIND_RE = re.compile(rb"\n[\"']?kind[\"']?[ \t]*:")
+_IMAGE_MIRROR_RE = re.compile(rb"\n[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b")
 NOT_OURS = "not a Kubernetes manifest, kustomize file or Helm values file (see README: which files kmirror rewrites)"
 RULES = "a kmirror rules file (kmirror never rewrites its own rules)"
 
@@ -40,11 +42,17 @@ def skip_reason(data: bytes, name: str, rules_file: str) -> str | None:
     base = os.path.basename(name)
     if base in RULES_NAMES or _same_file(name, rules_file):
         return RULES
-    if _IMAGE_MIRROR_RE.search(data):
+    if b"ImageMirror" in data and _on_a_line(_IMAGE_MIRROR_RE, data):
         return RULES
-    if base in KUSTOMIZATION_NAMES or _KIND_RE.search(data):
+    if base in KUSTOMIZATION_NAMES or _on_a_line(_KIND_RE, data):
         return None
     return _by_structure(data, "values" in base.lower())
+
+
+def _on_a_line(pattern: re.Pattern[bytes], data: bytes) -> bool:
+    """`pattern` (which starts with a newline) matches at the start of a line of `data` (a BOM before the first is allowed)."""
+    first = data[3:4096] if data.startswith(b"\xef\xbb\xbf") else data[:4096]
+    return pattern.match(b"\n" + first) is not None or pattern.search(data) is not None
 
 
 def _same_file(name: str, rules_file: str) -> bool:
