@@ -321,7 +321,7 @@ def _strings(document: Document, resource: Resource, images: Node, path: str, en
         return
     for i, item in enumerate(images.value):
         value = _text(item)
-        if not value or not isinstance(item, ScalarNode) or "${" in value:
+        if not value or not isinstance(item, ScalarNode) or _templated(value):  # Argo CD substitutes ${ARGOCD_APP_REVISION}, ApplicationSets {{ }}
             continue
         parsed = parse_argo(value)
         if parsed is None:

@@ -200,6 +200,7 @@ def test_argo_strings_rewritten_part_by_part() -> None:
         "        - 'ghcr.io/org/api:v2'\n"
         "        - quay.io/a/b@sha256:0a2dd0c2a1e5e0c4d1a3f4b2c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8\n"
         "        - app=${IMAGE}\n"
+        "        - 'nginx={{ .values.image }}'\n"
         "  sources:\n  - kustomize:\n      images: [busybox:1.36]\n"
     )
     output, problems = _rewrite(text, "app.yaml")
@@ -209,6 +210,7 @@ def test_argo_strings_rewritten_part_by_part() -> None:
         "        - 'harbor.example.com/ghcr.io/org/api:v2'",
         "        - harbor.example.com/quay.io/a/b@sha256:0a2dd0c2a1e5e0c4d1a3f4b2c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8",
         "        - app=${IMAGE}",
+        "        - 'nginx={{ .values.image }}'",
         "  sources:",
         "  - kustomize:",
         "      images: [harbor.example.com/docker.io/library/busybox:1.36]",
