@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tools import tool
 
 from rewriter.config import parse_config
 from rewriter.kustomization import parse_argo, split
+from rewriter.kustomize import Entry, apply_entries
 from rewriter.pipeline import process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,3 +287,41 @@ def test_json_patches_that_set_an_image_field() -> None:
     assert "      value: harbor.example.com/docker.io/library/nginx:1.25\n" in output
     assert '"value": "redis:7"' in output  # twice in one patch: reported, not guessed
     assert [p.split(": KM002 ")[1].split(" cannot")[0] for p in problems] == ["redis:7", "redis:7"]
+
+
+# The same property without kubectl, over many generated entries: kustomize's transformer as
+# rewriter.kustomize.apply_entries copies it (checked against the real kubectl in test_kustomize.py).
+# Names are spelt one way each (see docs/guarantees.md, known gaps, for two spellings of one image).
+_NAMES = ["nginx", "ghcr.io/example-org/api", "quay.io/a/b", "us-central1-docker.pkg.dev/p/r/svc", "localhost:5000/app", "gcr.io/google-containers/pause"]
+_DIGEST = "sha256:" + "0a" * 32
+_suffixes = st.sampled_from(["", ":1.0", ":v2.3.1", f"@{_DIGEST}", f":1.0@{_DIGEST}"])
+_entries = st.lists(
+    st.tuples(
+        st.sampled_from(_NAMES),
+        st.one_of(st.none(), st.sampled_from(_NAMES)),
+        st.one_of(st.none(), st.sampled_from(["2.0", "v9"])),
+        st.one_of(st.none(), st.just("sha256:" + "1b" * 32)),
+    ),
+    max_size=4,
+)
+
+
+def _mirrored(value: str) -> str:
+    outcome = process(f"kind: Pod\nspec:\n  containers:\n  - image: {value}\n".encode(), "pod.yaml", CONFIG)
+    return outcome.output.decode().rsplit("image: ", 1)[1].strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(bases=st.lists(st.tuples(st.sampled_from(_NAMES), _suffixes), min_size=1, max_size=4), written=_entries)
+def test_entries_rewritten_commute_with_the_transformer(bases: list[tuple[str, str]], written: list[tuple[str, str | None, str | None, str | None]]) -> None:
+    entries = [Entry(name, new_name or "", tag, digest) for name, new_name, tag, digest in written]
+    text = "images:\n" + "".join(entry.to_yaml() for entry in entries) if entries else "images: []\n"
+    output, problems = _rewrite(text)
+    assert problems == []
+    rewritten = [
+        Entry(item["name"], item.get("newName", ""), item.get("newTag"), item.get("digest"))
+        for item in yaml.safe_load(output)["images"] or []
+    ]
+    for name, suffix in bases:
+        value = name + suffix
+        assert apply_entries(_mirrored(value), rewritten) == _mirrored(apply_entries(value, entries))
