@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rewriter.errors import KmirrorError, child_failure, child_timeout
-from rewriter.kustomization import split
+from rewriter.kustomization import CARRIER, split
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
@@ -176,7 +176,7 @@ def images_list(placed: Iterable[Placed]) -> ImagesList:
     references with the same name need different results (per-tag rules, a `keep` rule
     for some tags), or when one entry's result is another entry's name.
     """
-    everything = list(placed)
+    everything = [p for p in placed if p.image.location.carrier != CARRIER]  # a kustomization's own newName is no resource's image
     reachable = [p for p in everything if reached(p.image)]
     unreached = tuple(p for p in everything if not reached(p.image) and p.image.decision.mirrored is not None)
     entries: dict[str, Entry] = {}

@@ -325,3 +325,12 @@ def test_entries_rewritten_commute_with_the_transformer(bases: list[tuple[str, s
     for name, suffix in bases:
         value = name + suffix
         assert apply_entries(_mirrored(value), rewritten) == _mirrored(apply_entries(value, entries))
+
+
+def test_images_list_leaves_out_a_kustomizations_own_entries(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("images:\n- name: app\n  newName: nginx\n  newTag: '1.27'\n")
+    (tmp_path / "pod.yaml").write_text("kind: Pod\nspec:\n  containers:\n  - image: quay.io/a/b:1\n")
+    (tmp_path / "rules.yaml").write_text(RULES)
+    done = _kmirror("images", "--format", "kustomize", "-c", "rules.yaml", "kustomization.yaml", "pod.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b'images:\n- name: "quay.io/a/b"\n  newName: "harbor.example.com/quay.io/a/b"\n' and b"note" not in done.stderr
