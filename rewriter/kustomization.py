@@ -24,6 +24,10 @@ or a rule would change the entry's tag, no edit is made and KM002 says what cann
 written. A `newName` is an image reference like any other for `check` and `images`; a
 matcher is not (nothing pulls it).
 
+JSON 6902 patches (patch files, and `patches[].patch` strings of a kustomization) that set a
+field named `image` are applied before the images transformer: their `value` is an image
+like any other, though `locate` cannot tell it from other values (a short `nginx:1.25`).
+
 What this cannot make hold, and says so with the file and line (notes): images of remote
 bases (`resources:` URLs), which this repository does not hold, and images hard-coded in
 the templates of `helmCharts`, which kustomize renders as written.
