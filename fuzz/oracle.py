@@ -30,6 +30,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from rewriter.config import Config, parse_config
 from rewriter.errors import KmirrorError
 from rewriter.pipeline import Outcome, process
+from rewriter.plan import image_edits
 from rewriter.reference import ReferenceError, parse
 from rewriter.report import FORMATS, render
 from rewriter.stream import compose_text
@@ -114,9 +115,9 @@ def _edits(outcome: Outcome) -> list[tuple[int, int, str, str]]:
     """(start, end, old, new) of every edit, in stream order (byte offsets)."""
     edits = []
     for image in outcome.images:
-        location, mirrored = image.location, image.decision.mirrored
-        if mirrored is not None and location.safe:
-            edits.append((location.start, location.end, location.text, str(mirrored)))
+        found = image_edits(image)  # a composed image is edited field by field (rewriter/compose.py)
+        if isinstance(found, list):
+            edits.extend((edit.start, edit.end, edit.old, edit.new) for edit in found)
     return sorted(edits)
 
 

@@ -1,11 +1,16 @@
 """Image values of a Helm chart: find them, mirror them, write an override or splice values.yaml.
 
-Shapes recognised, under any key whose name ends in `image` (`image`, `initImage`), in the
-chart's values and in each subchart's (under the subchart's name or alias)::
+Shapes recognised, in the chart's values and in each subchart's (under the subchart's name
+or alias)::
 
-    image: "registry/repository:tag"          # one string
+    image: "registry/repository:tag"          # one string, under a key ending in `image`
     image: {registry, repository, tag, digest} # registry, tag and digest optional
     global: {imageRegistry: REGISTRY}          # when set, replaces image.registry (bitnami)
+
+and every other shape `rewriter.compose` knows (`{registry, image, tag, digest}`,
+`{repository, image, version}`, `{hub, image, tag}`, `{name, version}`, a shared `hub` or
+`global.image.registry`), changed field by field as `kmirror rewrite` changes them. A bare
+name that is part of such an image is never taken for an image of its own.
 
 Values merge as Helm merges them: the parent's `sub.image.tag` beats the subchart's own
 `image.tag`; `global` is shared. Lists are not followed: Helm replaces a list as a whole,
@@ -28,12 +33,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from rewriter import compose
 from rewriter.config import Config
 from rewriter.errors import KmirrorError
 from rewriter.helm import ChartRef, Render, pull, template
 from rewriter.pipeline import Outcome, process
 from rewriter.reference import ImageRef, ReferenceError, parse
-from rewriter.rules import RuleSet
+from rewriter.rules import Decision, RuleSet
 from rewriter.splice import Edit, splice
 from rewriter.stream import decode
 
@@ -75,9 +81,10 @@ class Scalar:
 class ImageValue:
     """An image in the values: where (`keys`), its shape and fields, the reference they make.
 
-    `shape` is "string" (the value is the whole reference) or "mapping"; for a mapping,
-    `fields` holds the present ones of registry/repository/tag/digest, and `via_global`
-    says the rendered registry is `global.imageRegistry`, not `registry`.
+    `shape` is "string" (the value is the whole reference), "mapping" or "composed"; for a
+    mapping, `fields` holds the present ones of registry/repository/tag/digest, and
+    `via_global` says the rendered registry is `global.imageRegistry`, not `registry`; for a
+    composed image, `fields` holds its fields by key and `roles` maps each role to its key.
     """
 
     keys: Keys
@@ -85,6 +92,11 @@ class ImageValue:
     fields: dict[str, Scalar]
     ref: ImageRef
     via_global: bool = False
+    roles: tuple[tuple[str, str], ...] = ()
+
+    def parts(self) -> tuple[compose.Part, ...]:
+        """A composed image's fields as `rewriter.compose` reads them (spans unused here)."""
+        return tuple(compose.Part(role, key, self.fields[key].value, -1, -1) for role, key in self.roles)
 
 
 @dataclass(frozen=True)
@@ -250,16 +262,44 @@ def find_images(merged: dict[Keys, Scalar], rendered: frozenset[str]) -> list[Im
     """
     global_registry = merged.get(GLOBAL_REGISTRY)
     images: list[ImageValue] = []
+    consumed: set[Keys] = set()
+    for keys, fields in _mappings(merged).items():
+        values = {key: scalar.value for key, scalar in fields.items() if scalar.is_string or key in compose.TAG_KEYS}
+        under_hub = any((*keys[:i], "hub") in merged for i in range(len(keys)))
+        found = compose.shape(values, bool(keys) and _is_image_key(keys[-1]), under_hub)
+        if found is None or (keys, found.prefix) == (GLOBAL_REGISTRY[:1], "imageRegistry"):
+            continue
+        if found.name == "repository":
+            image = _mapping_image(merged, keys, global_registry, rendered) if "repository" in fields else None
+        else:
+            consumed.update((*keys, key) for key in found.consumed)
+            image = _composed_image(keys, fields, found) if found.composable else None
+        if image is not None:
+            images.append(image)
     for keys, scalar in merged.items():
-        if _is_image_key(keys[-1]) and scalar.is_string and (keys[-1] == "image" or any(c in scalar.value for c in "/:@")):
+        if keys not in consumed and _is_image_key(keys[-1]) and scalar.is_string and (keys[-1] == "image" or any(c in scalar.value for c in "/:@")):
             ref = _parse(scalar.value)
             if ref is not None:
                 images.append(ImageValue(keys, "string", {}, ref))
-        elif len(keys) > 1 and keys[-1] == "repository" and _is_image_key(keys[-2]) and scalar.is_string:
-            image = _mapping_image(merged, keys[:-1], global_registry, rendered)
-            if image is not None:
-                images.append(image)
     return sorted(images, key=lambda i: i.keys)
+
+
+def _mappings(merged: dict[Keys, Scalar]) -> dict[Keys, dict[str, Scalar]]:
+    """The scalars of the merged values grouped by the mapping that holds them."""
+    groups: dict[Keys, dict[str, Scalar]] = {}
+    for keys, scalar in merged.items():
+        groups.setdefault(keys[:-1], {})[keys[-1]] = scalar
+    return groups
+
+
+def _composed_image(keys: Keys, fields: dict[str, Scalar], found: compose.Shape) -> ImageValue | None:
+    named = (("prefix", found.prefix), ("name", found.name), ("tag", found.tag), ("digest", found.digest))
+    roles = tuple((role, key) for role, key in named if key is not None)
+    parts = tuple(compose.Part(role, key, fields[key].value, -1, -1) for role, key in roles)
+    text = compose.compose(parts)
+    if text is None:
+        return None
+    return ImageValue(keys, "composed", {key: fields[key] for _, key in roles}, compose.reference(text, parts), roles=roles)
 
 
 def _mapping_image(merged: dict[Keys, Scalar], keys: Keys, global_registry: Scalar | None, rendered: frozenset[str]) -> ImageValue | None:
@@ -312,6 +352,9 @@ def plan_changes(images: list[ImageValue], merged: dict[Keys, Scalar], rules: Ru
         if decision.mirrored is None and not emptied:
             continue
         target = decision.mirrored or image.ref
+        if image.shape == "composed":
+            changes.extend(_composed_changes(image, target, rules, decision))
+            continue
         if image.shape == "string":
             changes.append(Change(image.keys, merged[image.keys], str(target)))
             continue
@@ -322,6 +365,18 @@ def plan_changes(images: list[ImageValue], merged: dict[Keys, Scalar], rules: Ru
     if global_registry is not None and new_global is not None and new_global != global_registry.value:
         changes.append(Change(GLOBAL_REGISTRY, global_registry, new_global))
     return changes
+
+
+def _composed_changes(image: ImageValue, target: ImageRef, rules: RuleSet, decision: Decision) -> list[Change]:
+    """The field changes of a composed image; none where the fields cannot express the rule (the render shows it)."""
+    parts = image.parts()
+    if compose.prefix_only(parts) and compose.narrower(rules, image.ref, decision.rule) is not None:
+        return []
+    found = compose.values(parts, target)
+    roles = dict(image.roles)
+    if isinstance(found, str) or any(role not in roles for role in found):
+        return []
+    return [Change((*image.keys, roles[role]), image.fields[roles[role]], new) for role, new in found.items()]
 
 
 def _wanted(image: ImageValue, target: ImageRef) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from rewriter import console
+from rewriter import compose, console, templates
 from rewriter.batch import process_files
 from rewriter.config import Config, load_preset, preset_names
 from rewriter.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
@@ -100,6 +100,8 @@ def rewrite_command(
     Example: kmirror rewrite -w deploy/
     """
     settings = console.settings(config, preset)
+    for note in templates.notes(paths, settings):
+        console.err(note)
     if not write or check:
         raise typer.Exit(_rewrite(_run(paths, settings), None, check=check, diff=diff, strict=strict))
     with Replacement() as replacement:  # each changed file is written beside itself while the next ones are processed
@@ -220,9 +222,9 @@ def _image_row(outcome: Outcome, image: Image) -> dict[str, object]:
         "line": image.line,
         "column": image.column,
         "ref": image.location.text,
-        "normalized": image.ref.normalized,
+        "normalized": compose.shown(image.ref.normalized),
         "registry": image.ref.registry,
-        "mirrored": str(decision.mirrored) if decision.mirrored is not None else None,
+        "mirrored": compose.shown(decision.mirrored) if decision.mirrored is not None else None,
         "blocked": decision.blocked,
     }
 

@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rewriter import compose
 from rewriter.errors import KmirrorError
 from rewriter.plan import Image
 from rewriter.reference import ImageRef
@@ -60,7 +61,7 @@ def unique_pairs(images: Iterable[Image]) -> list[Pair]:
     found: dict[tuple[str, str], Pair] = {}
     for image in images:
         mirrored = image.decision.mirrored
-        if mirrored is not None:
+        if mirrored is not None and not compose.prefix_only(image.location.parts):  # a prefix field names no image to copy
             found.setdefault((image.ref.normalized, mirrored.normalized), Pair(image.ref, mirrored))
     return [found[key] for key in sorted(found)]
 

@@ -36,7 +36,7 @@ from rewriter.config import Config, load_config, parse_config
 from rewriter.errors import KmirrorError
 from rewriter.findings import UNSAFE, Finding
 from rewriter.pipeline import process
-from rewriter.plan import blocked_findings
+from rewriter.plan import Image, blocked_findings, image_edits
 from rewriter.splice import Edit, splice
 from rewriter.stream import Source, compose, decode
 
@@ -208,15 +208,16 @@ def respond(request: Request, config: Config) -> Response:
     images = tuple(i for i in outcome.images if i.location.path.startswith("items["))
     problems = [p for p in outcome.problems if p.path.startswith("items[")]
     findings = sorted([*problems, *blocked_findings(outcome.source, images, after_rewrite=True)], key=lambda f: (f.line, f.column, f.code))
-    edits = [
-        Edit(i.location.start, i.location.end, i.location.text, str(i.decision.mirrored))
-        for i in images
-        if i.decision.mirrored is not None and i.location.safe
-    ]
+    edits = [edit for i in images for edit in _edits(i)]
     source = request.source
     if findings:
         edits.append(_in_bytes(source.text, _results_edit(request, [_result(f, findings) for f in findings])))
     return Response(source.render(splice(source.data, edits)).decode("utf-8"), tuple(findings))
+
+
+def _edits(image: Image) -> list[Edit]:
+    found = image_edits(image)
+    return found if isinstance(found, list) else []  # not writable: reported as KM002 by the pipeline
 
 
 def _in_bytes(text: str, edit: Edit) -> Edit:

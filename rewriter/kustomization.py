@@ -29,8 +29,8 @@ field named `image` are applied before the images transformer: their `value` is 
 like any other, though `locate` cannot tell it from other values (a short `nginx:1.25`).
 
 What this cannot make hold, and says so with the file and line (notes): images of remote
-bases (`resources:` URLs), which this repository does not hold, and images hard-coded in
-the templates of `helmCharts`, which kustomize renders as written.
+bases (`resources:` URLs) and of remote `helmCharts` (with a `repo`), whose files this
+repository does not hold.
 """
 
 from __future__ import annotations
@@ -374,12 +374,14 @@ def _remote(document: Document, top: dict[str, Node], notes: list[Note]) -> None
     charts = top.get("helmCharts")
     if isinstance(charts, SequenceNode):
         for item in charts.value:
-            if isinstance(item, MappingNode):
-                chart = _text(_pairs(item).get("name")) or "?"
+            fields = _pairs(item) if isinstance(item, MappingNode) else {}
+            repo = _text(fields.get("repo"))
+            if repo:  # a chart in the tree is the chart values files' business (kmirror rewrite warns of its templates)
                 notes.append(Note(
                     document.stream_offset(item.start_mark.index),
-                    f"helmCharts {chart}: images hard-coded in the chart's templates are rendered as written "
-                    "(only values are rewritten in source); check the build with 'kmirror kustomize --enable-helm'",
+                    f"helmCharts {_text(fields.get('name')) or '?'} comes from {repo}: its templates and default values are not "
+                    "in these files, so the images they give are rendered as written; check the build with "
+                    "'kmirror kustomize --enable-helm' or render through kmirror",
                 ))
 
 

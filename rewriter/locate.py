@@ -31,16 +31,19 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
+from rewriter import compose
 from rewriter.config import FieldPath
 from rewriter.reference import ImageRef, ReferenceError, parse
 from rewriter.stream import Document, compose_text
 
 STR_TAG = "tag:yaml.org,2002:str"
+NULL_TAG = "tag:yaml.org,2002:null"
 _DEFAULT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag object most string scalars share
 _RESOURCE_KEYS = ("apiVersion", "kind", "name")
 _NOT_AN_IMAGE = ("registry", "repo", "prefix", "tag", "digest", "version", "policy", "secret", "pull")
 _TOKEN_RE = re.compile(r"[\w.\-/:@\[\]]+", re.ASCII)
-_FLAG_RE = re.compile(r"(?<![^\s\"',;\[])(--?[\w-]++)=([^\s\"',;]+)", re.ASCII)  # -name=value, one word
+# -name=value, one word, or its value in quotes (`-consul-image="hashicorp/consul:1.19.2"`)
+_FLAG_RE = re.compile(r"(?<![^\s\"',;\[])(--?[\w-]++)=([\"']?)([^\s\"',;]+)(?=\2)", re.ASCII)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 _EMBEDDED_DEPTH = 2
 _Q = r"""\\?["']?"""  # a key's closing quote, possibly escaped inside a quoted JSON string
@@ -58,6 +61,12 @@ _IMAGE_NAME_RE = re.compile(rf"name{_Q}[ \t]*:[ \t]*[\\\"']*[^\s\"',}}]{{0,{_KEY
 _IMAGE_FLAG_TEXT_RE = re.compile(rf"-(?<![\w-]-)-?[\w-]{{0,{_KEY_MAX}}}image")  # --engine-image, -shell-image=... (a leading `-` first: fast)
 _VALUE_KEY_RE = re.compile(rf"(?:value|default){_Q}[ \t]*:")  # the key whose value such a name names
 _REFERENCE_KEY_RE = re.compile(rf"reference{_Q}[ \t]*:[ \t]*[^\s#]")  # volumes[].image.reference
+# Fields an image is composed from (`rewriter.compose`): a registry-bearing key with a value, or an
+# `image:` block mapping that starts with its name or version.
+_COMPOSED_KEY_RE = re.compile(
+    rf"(?:registry|repository|hub){_Q}[ \t]*:[ \t]*[^\s#]"
+    rf"|image{_Q}[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n[ \t]*(?:name|version|tag){_Q}[ \t]*:"
+)
 _QUALIFIED_TEXT_RE = re.compile(r"/[\w.\-\[\]]*+[:@]\w", re.ASCII)  # .../name:tag, .../name@digest
 MAX_NESTING = 200  # real manifests nest a few dozen levels; deeper input is refused, not walked
 
@@ -92,6 +101,8 @@ class Location(NamedTuple):
     `safe` is False when the reference was read from the value but its characters could
     not be found unambiguously in the file (e.g. written with escapes); `start`/`end`
     then span the whole scalar and the reference must be reported, not rewritten.
+    `parts` is set for an image composed from sibling fields (`rewriter.compose`): `text`
+    is then the composed reference and `start` where its registry-bearing field is.
     """
 
     document: int
@@ -102,6 +113,7 @@ class Location(NamedTuple):
     carrier: str
     resource: Resource
     safe: bool = True
+    parts: tuple[compose.Part, ...] = ()
 
 
 def locate(documents: Iterable[Document], fields: tuple[FieldPath, ...] = ()) -> list[Location]:
@@ -126,8 +138,8 @@ def may_hold_images(text: str) -> bool:
     Each pattern stands for the text one of the rules in this module's docstring needs:
     a key naming an image with a value on its line or a scalar on the next, a `name`
     naming an image along with a `value` or `default` key, an image flag, a `reference`
-    key, or a `/` followed in the same token by a tag or digest (every registry-qualified
-    reference, `docker://` URLs included).
+    key, a `/` followed in the same token by a tag or digest (every registry-qualified
+    reference, `docker://` URLs included), or a field a composed image starts from.
     """
     if _QUALIFIED_TEXT_RE.search(text):
         return True
@@ -137,6 +149,8 @@ def may_hold_images(text: str) -> bool:
         or _IMAGE_FLAG_TEXT_RE.search(lowered)
         or (_IMAGE_NAME_RE.search(lowered) and _VALUE_KEY_RE.search(lowered))
     ):
+        return True
+    if ("registry" in lowered or "repository" in lowered or "hub" in lowered or "image" in lowered) and _COMPOSED_KEY_RE.search(lowered):
         return True
     return "reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None
 
@@ -226,6 +240,7 @@ class _Walker:
         self.seen: set[int] = set()
         self.mappers: dict[int, Callable[[int, str], int | None]] = {}
         self.level = 0
+        self.under_hub = 0  # how many enclosing mappings have a `hub` key
 
     def node(self, node: Node, path: str, keys: tuple[str, ...], resource: Resource, key: str | None) -> None:
         if isinstance(node, ScalarNode):
@@ -252,7 +267,12 @@ class _Walker:
             resource = _resource(node, scalars)
             keys = ()
         sibling_name = scalars.get("name", "")
+        consumed = self.composed(pairs, path, resource, parent)
+        hub = any(k == "hub" for k, _ in pairs)  # istio: bare `image` names below it take this hub
+        self.under_hub += hub
         for key, value in pairs:
+            if key in consumed:
+                continue
             after, first = _key_step(key)
             child_path = path + after if path else first
             child_keys = (*keys, key)
@@ -268,6 +288,7 @@ class _Walker:
                 self.scalar(value, child_path, child_keys, resource, carrier, whole=whole)
             else:
                 self.node(value, child_path, child_keys, resource, key)
+        self.under_hub -= hub  # not restored when walking fails: the walk is then abandoned
 
     def sequence(self, node: SequenceNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
         item_keys = (*keys[:-1], keys[-1] + "[]") if keys else ("[]",)
@@ -283,6 +304,46 @@ class _Walker:
             else:
                 self.node(item, item_path, item_keys, resource, parent)
                 previous = None
+
+    def composed(self, pairs: list[tuple[str, Node]], path: str, resource: Resource, parent: str | None) -> frozenset[str]:
+        """Record the image the mapping's fields compose, if any; the keys that are its parts."""
+        if not any(k in compose.TRIGGER_KEYS for k, _ in pairs):
+            return frozenset()
+        values = {k: v for k, v in pairs if isinstance(v, ScalarNode)}
+        found = compose.shape({k: _text(v) for k, v in values.items()}, parent is not None and _is_image_name(parent), self.under_hub > 0)
+        if found is None:
+            return frozenset()
+        if not found.composable:
+            return found.consumed
+        roles = (("prefix", found.prefix), ("name", found.name), ("tag", found.tag), ("digest", found.digest))
+        parts = tuple(self._part(role, key, values[key]) for role, key in roles if key is not None)
+        text = compose.compose(parts)
+        if text is None:
+            return found.consumed
+        if self.host is not None:
+            path, resource = self.host.path, self.host.resource
+        bearer = parts[0] if parts[0].value else parts[1]
+        node = values[bearer.key]
+        safe = all(p.start >= 0 or not p.value for p in parts)
+        at = bearer.start if bearer.start >= 0 else self._stream_offset(node)
+        if at not in self.found:
+            self.found[at] = Location(self.document, path, at, at, text, "composed", resource, safe, parts)
+        return found.consumed
+
+    def _part(self, role: str, key: str, node: ScalarNode) -> compose.Part:
+        """A field of a composed image, with the stream span of its characters (-1: not found verbatim)."""
+        value = _text(node)
+        if not value:
+            if self.host is None and node.style in ('"', "'"):
+                at = self.outer(node.start_mark.index + 1, "")
+                if at is not None:
+                    return compose.Part(role, key, value, at, at)
+            return compose.Part(role, key, value, -1, -1)
+        inner = self._mapper(node)(0, value)
+        start = None if inner is None else self.outer(inner, value)
+        if start is None:
+            return compose.Part(role, key, value, -1, -1)
+        return compose.Part(role, key, value, start, start + len(value.encode("utf-8")))
 
     def _declared(self, keys: tuple[str, ...], resource: Resource) -> bool:
         return bool(self.fields) and any(f.segments == keys and (f.kind is None or f.kind == resource.kind) for f in self.fields)
@@ -408,6 +469,11 @@ def _occurrences(text: str, token: str) -> list[int]:
     return positions
 
 
+def _text(node: ScalarNode) -> str:
+    """A scalar's value as a template prints it into an image (a null prints nothing)."""
+    return "" if node.tag == NULL_TAG else str(node.value)
+
+
 def _has_structure(value: object) -> bool:
     return isinstance(value, str) and any(c in value for c in "/:@")
 
@@ -416,12 +482,17 @@ def _is_image_flag(item: str) -> bool:
     return item.startswith("-") and "=" not in item and _is_image_name(item.lstrip("-"))
 
 
+def references_in_text(value: str) -> Iterator[tuple[int, str]]:
+    """(offset, reference) for each reference this module finds in free text (image flags, qualified references)."""
+    return _tokens(value)
+
+
 def _tokens(value: str) -> Iterator[tuple[int, str]]:
     """References inside free text: `--*image*=REF`, qualified references, `docker://REF`."""
     if "=" in value and "image" in value.lower():
         for match in _FLAG_RE.finditer(value):
-            if _is_image_name(match.group(1)) and _whole(match.group(2)) is not None:
-                yield match.start(2), match.group(2)
+            if _is_image_name(match.group(1)) and _whole(match.group(3)) is not None:
+                yield match.start(3), match.group(3)
     if "/" not in value or (":" not in value and "@" not in value):
         return
     for match in _TOKEN_RE.finditer(value):

@@ -7,16 +7,19 @@ so a file named on the command line (or found in a folder) is read only when it 
   strategic-merge patches, Argo CD Applications, Flux resources);
 - a kustomize file: named `kustomization.yaml`, `kustomization.yml` or `Kustomization`, or
   a JSON 6902 patch (a list of `op`/`path` operations);
-- a Helm values file: its name contains `values` (`values.yaml`, `values-prod.yaml`,
-  `prod.values.yml`).
+- a Helm values file: any other file whose documents are mappings without `kind` (charts and
+  GitOps repositories name values files freely: `values-prod.yaml`, `prod/web.yaml`).
 
 It is never a kmirror rules file: the rules file in use, a file named `.kmirror.yaml` or
 `.kmirror.yml`, a document of kind `ImageMirror` (kmirror.dev), or a file whose one document
 is a mapping with no `kind` whose keys are rules-file keys, `mirrors` or `preset` among them.
-Anything else (CI configuration, docker-compose files, Chart.yaml, other tools' settings) is
-skipped with a note. Standard input is always read: what is piped is the user's choice.
+Nor is it another tool's file, by name (`Chart.yaml`, `Chart.lock`, `requirements.yaml`,
+`docker-compose*.yml`, `compose*.yml`, `.gitlab-ci.yml`, `.pre-commit-*.yaml`, `mkdocs.yml`,
+`action.yml`, anything under `.github/`) or by shape (a GitHub Actions workflow: `on` and
+`jobs`; GitLab CI: `stages`; a compose file: `services` of mappings with `image` or `build`),
+nor a list or a scalar that is no JSON patch. Those are skipped with a note. Standard input is
+always read: what is piped is the user's choice.
 """
-
 from __future__ import annotations
 
 import os
@@ -33,6 +36,10 @@ _RULES_KEYS = frozenset(("preset", "mirrors", "aliases", "blocked", "allow", "fi
 # starting with `^` is tried at every offset); the first line is searched with a newline before it.
 _KIND_RE = re.compile(rb"\n[\"']?kind[\"']?[ \t]*:")
 _IMAGE_MIRROR_RE = re.compile(rb"\n[\"']?kind[\"']?[ \t]*:[ \t]*[\"']?ImageMirror\b")
+_OTHER_NAMES_RE = re.compile(
+    r"(?:Chart\.yaml|Chart\.lock|requirements\.yaml|(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml|\.gitlab-ci\.ya?ml"
+    r"|\.pre-commit-(?:config|hooks)\.ya?ml|mkdocs\.ya?ml|action\.ya?ml)"
+)
 NOT_OURS = "not a Kubernetes manifest, kustomize file or Helm values file (see README: which files kmirror rewrites)"
 RULES = "a kmirror rules file (kmirror never rewrites its own rules)"
 
@@ -46,7 +53,9 @@ def skip_reason(data: bytes, name: str, rules_file: str) -> str | None:
         return RULES
     if base in KUSTOMIZATION_NAMES or _on_a_line(_KIND_RE, data):
         return None
-    return _by_structure(data, "values" in base.lower())
+    if _OTHER_NAMES_RE.fullmatch(base) or ".github" in os.path.normpath(name).split(os.sep):
+        return NOT_OURS
+    return _by_structure(data)
 
 
 def _on_a_line(pattern: re.Pattern[bytes], data: bytes) -> bool:
@@ -62,7 +71,7 @@ def _same_file(name: str, rules_file: str) -> bool:
         return False
 
 
-def _by_structure(data: bytes, values: bool) -> str | None:
+def _by_structure(data: bytes) -> str | None:
     """Decide by the composed documents (files that reach this are small: no manifest's markers)."""
     from rewriter.stream import compose_text
 
@@ -70,18 +79,31 @@ def _by_structure(data: bytes, values: bool) -> str | None:
         roots = [root for root in compose_text(data.decode("utf-8-sig")) if root is not None]
     except (YAMLError, UnicodeDecodeError, RecursionError):
         return None  # processing reports the error where it is
-    if not roots:
-        return None
     for root in roots:
-        if isinstance(root, MappingNode):
-            keys = {k.value for k, _ in root.value if isinstance(k, ScalarNode)}
-            if "kind" in keys:
-                return None
-            if len(roots) == 1 and keys and keys <= _RULES_KEYS and keys & {"mirrors", "preset"}:
-                return RULES
-        elif isinstance(root, SequenceNode) and root.value and all(_operation(item) for item in root.value):
+        if isinstance(root, SequenceNode) and root.value and all(_operation(item) for item in root.value):
+            continue
+        if not isinstance(root, MappingNode):
+            return NOT_OURS
+        top = {k.value: v for k, v in root.value if isinstance(k, ScalarNode)}
+        keys = set(top)
+        if "kind" in keys:
             return None
-    return None if values else NOT_OURS
+        if len(roots) == 1 and keys and keys <= _RULES_KEYS and keys & {"mirrors", "preset"}:
+            return RULES
+        if {"on", "jobs"} <= keys or "stages" in keys or _compose_services(top.get("services")):
+            return NOT_OURS
+    return None
+
+
+def _compose_services(node: object) -> bool:
+    """A docker-compose `services:` mapping: every service a mapping with `image` or `build`."""
+    if not isinstance(node, MappingNode) or not node.value:
+        return False
+    for _, service in node.value:
+        keys = {k.value for k, _ in service.value if isinstance(k, ScalarNode)} if isinstance(service, MappingNode) else set()
+        if not keys & {"image", "build"}:
+            return False
+    return True
 
 
 def _operation(node: object) -> bool:

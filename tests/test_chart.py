@@ -300,3 +300,49 @@ def test_override_text_quotes_keys_that_yaml_would_read_otherwise() -> None:
     assert text == '# header\n"on":\n  "a b":\n    image: "m.example/x:1"  # was not set\n'
     assert override_text([], "header") == "# header\n{}\n"
 
+
+
+UPSTREAM = Path(__file__).resolve().parents[1] / "fixtures" / "charts"
+SPLIT_RULES = """\
+mirrors:
+  - {from: registry.k8s.io, to: harbor.example.com/k8s}
+  - {from: nvcr.io, to: harbor.example.com/nvcr}
+  - {from: registry.istio.io, to: harbor.example.com/istio}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "helm", "expected"),
+    [
+        ("ingress-nginx", "helm3", 'global:\n  image:\n    registry: "harbor.example.com/k8s"  # was "registry.k8s.io" in values.yaml\n'),
+        ("ingress-nginx", "helm4", 'global:\n  image:\n    registry: "harbor.example.com/k8s"  # was "registry.k8s.io" in values.yaml\n'),
+        ("istiod", "helm4", '  global:\n    hub: "harbor.example.com/istio/testing"  # was "registry.istio.io/testing" in values.yaml\n'),
+        ("gpu-operator", "helm4", 'driver:\n  repository: "harbor.example.com/nvcr/nvidia"  # was "nvcr.io/nvidia" in values.yaml\n'),
+    ],
+)
+def test_split_image_values_of_upstream_charts(name: str, helm: str, expected: str, tmp_path: Path) -> None:
+    """The compose shapes: the registry-bearing field is overridden, never a bare name part, and the render verifies it."""
+    shutil.copytree(UPSTREAM / name, tmp_path / name)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SPLIT_RULES)
+    proc = run(["kmirror", "chart", name, "--config", str(rules), "--helm", tool(helm)], helm_env(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stdout
+    for part in ("image: \"harbor.example.com/k8s/ingress-nginx", "image: \"harbor.example.com/nvcr/driver", "image: \"harbor.example.com/istio/pilot"):
+        assert part not in proc.stdout
+    assert proc.stderr.startswith("verified: all ")
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_split_image_values_rewritten_in_place_as_rewrite_does(helm: str, tmp_path: Path) -> None:
+    """`kmirror chart -w` edits the same fields as `kmirror rewrite -w` of the values file."""
+    for where in ("chart", "rewrite"):
+        shutil.copytree(UPSTREAM / "ingress-nginx", tmp_path / where)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SPLIT_RULES)
+    env = helm_env(tmp_path)
+    proc = run(["kmirror", "chart", "chart", "-w", "--config", str(rules), "--helm", tool(helm)], env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ok(["kmirror", "rewrite", "-w", "rewrite/values.yaml", "--config", str(rules)], env, cwd=tmp_path)
+    assert (tmp_path / "chart" / "values.yaml").read_text() == (tmp_path / "rewrite" / "values.yaml").read_text()
+    assert (tmp_path / "chart" / "values.yaml").read_text() != (UPSTREAM / "ingress-nginx" / "values.yaml").read_text()

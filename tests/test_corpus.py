@@ -11,13 +11,14 @@ For every `<name>.yaml` in the corpus (format of `<name>.expected.json`: see SOU
 - `kmirror check` with those rules reports one KM001 per occurrence in the original and
   none in the rewritten text.
 
-The ambiguous entries kmirror reports (and so rewrites): argo-workflows-examples's seven
-`withItems` `image:` repositories (lines 28-31, 92-94) and the `image` parameter value
-`alexcollinsintuit/argosay:v2` (line 707); istio-samples's `image_name: quay.io/kiali/kiali`
+The ambiguous entries kmirror reports (and so rewrites): argo-workflows-examples's `image`
+parameter value `alexcollinsintuit/argosay:v2` (line 707); istio-samples's `image_name: quay.io/kiali/kiali`
 inside the Kiali ConfigMap (line 970); kubevirt-examples's `docker://registry:5000/...` CDI URL
 (line 100); tekton-examples's `BUILDER_IMAGE` default `gcr.io/kaniko-project/executor:v1.8.1`
 (line 137). It does not report tekton-examples's TaskRun parameter `image` value `ubuntu`
-(line 238): a short name in a parameter without `/`, `:` or `@`.
+(line 238): a short name in a parameter without `/`, `:` or `@`; nor argo-workflows-examples's
+seven `withItems` `{image, tag}` items (lines 28-31, 92-94): a bare `image` next to a `tag` is part
+of an image whose registry may come from elsewhere (issue 17).
 """
 
 from __future__ import annotations

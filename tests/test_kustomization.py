@@ -251,12 +251,12 @@ def test_new_name_is_checked_as_the_image_pulled() -> None:
 def test_remote_bases_and_helm_charts_are_named_with_their_line() -> None:
     text = (
         "resources:\n- ../base\n- https://github.com/argoproj/argo-cd//manifests/cluster-install?ref=v2.13.0\n"
-        "helmCharts:\n- name: podinfo\n  repo: https://stefanprodan.github.io/podinfo\n"
+        "helmCharts:\n- name: podinfo\n  repo: https://stefanprodan.github.io/podinfo\n- name: local\n"
     )
     outcome = process(text.encode(), "kustomization.yaml", CONFIG)
     assert [note.split(": ", 1)[0] for note in outcome.notes] == ["kustomization.yaml:3:3", "kustomization.yaml:5:3"]
     assert "remote resource https://github.com/argoproj/argo-cd" in outcome.notes[0]
-    assert "helmCharts podinfo" in outcome.notes[1]
+    assert "helmCharts podinfo comes from https://stefanprodan.github.io/podinfo" in outcome.notes[1]  # not the chart in the tree
 
 
 def test_readme_example() -> None:

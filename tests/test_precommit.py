@@ -33,6 +33,9 @@ GUIDE = ROOT / "docs" / "adopting.md"
 TEMPLATE = "charts/web/templates/deployment.yaml"
 TEMPLATE_NOTE = f"kmirror: note: skipped {TEMPLATE}: a Helm chart template, not YAML"
 BLOCKED_LINES = (
+    # The chart's values compose docker.io/library/nginx (repository + tag): a finding since issue 17.
+    "charts/web/values.yaml:2:15: KM001 nginx is on blocked registry docker.io "
+    "(mirror: harbor.example.com/docker.io/library/nginx)",
     "deploy/web.yaml:16:19: KM001 registry.k8s.io/busybox:1.28 is on blocked registry registry.k8s.io "
     "(mirror: harbor.example.com/registry.k8s.io/busybox:1.28)",
     "deploy/web.yaml:19:18: KM001 nginx:1.25 is on blocked registry docker.io "
@@ -125,7 +128,7 @@ def test_check_hook_fails_on_blocked_images_with_their_location(hook_repo: Path,
     lines = result.stdout.splitlines()
     for expected in BLOCKED_LINES:
         assert expected in lines
-    assert "3 problems in 1 file (4 files checked)" in lines, result.stdout
+    assert "4 problems in 2 files (4 files checked)" in lines, result.stdout
     # The chart template and Chart.yaml are skipped with a note; the CI recipes (image: keys of
     # CI jobs) and the rules file are excluded by the hook.
     assert any(line.startswith(TEMPLATE_NOTE) for line in lines)
@@ -141,10 +144,13 @@ def test_rewrite_hook_rewrites_reports_modified_files_then_both_hooks_pass(hook_
     result = try_repo(hook_repo, "kmirror", "--all-files", cwd=target, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "- files were modified by this hook" in result.stdout
-    assert "rewrote 1 file" in result.stdout.splitlines()
+    assert "rewrote 2 files" in result.stdout.splitlines()
     after = _snapshot(target)
     assert after["deploy/web.yaml"] == (FIXTURE / "web.rewritten.yaml").read_bytes()
-    assert {k for k in after if after[k] != before[k]} == {"deploy/web.yaml"}
+    assert after["charts/web/values.yaml"] == before["charts/web/values.yaml"].replace(
+        b"repository: nginx", b"repository: harbor.example.com/docker.io/library/nginx"
+    )
+    assert {k for k in after if after[k] != before[k]} == {"deploy/web.yaml", "charts/web/values.yaml"}
 
     _git("add", "-A", cwd=target, env=env)
     again = try_repo(hook_repo, "", "--all-files", cwd=target, env=env)  # no hook id: both hooks

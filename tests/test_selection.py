@@ -34,8 +34,17 @@ RULES_TEXT = "mirrors:\n  - {from: docker.io, to: hub.example.com}\n  - {from: '
         ("preset.yaml", "preset: daocloud\n", RULES),
         ("mirror.yaml", "apiVersion: kmirror.dev/v1\nkind: ImageMirror\nspec:\n  mirrors: [{from: docker.io, to: x.example}]\n", RULES),
         ("docker-compose.yml", "services:\n  web:\n    image: nginx:1.25\n", NOT_OURS),
-        ("Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n", NOT_OURS),
+        ("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n", NOT_OURS),
         ("mkdocs.yml", "site_name: docs\n", NOT_OURS),
+        ("compose.prod.yaml", "services:\n  web: {image: nginx}\n", NOT_OURS),
+        ("stack.yml", "services:\n  web:\n    image: nginx:1.25\n  db: {build: ./db}\n", NOT_OURS),  # a compose file by its shape
+        ("deploy.yml", "on: push\njobs:\n  build: {runs-on: ubuntu-latest}\n", NOT_OURS),
+        (".github/dependabot.yml", "version: 2\n", NOT_OURS),
+        ("ci.yml", "stages: [build]\nbuild:\n  image: docker:24\n", NOT_OURS),
+        ("list.yaml", "- nginx:1.25\n- redis:7\n", NOT_OURS),
+        ("scalar.yaml", "nginx:1.25\n", NOT_OURS),
+        ("prod/web.yaml", "image:\n  registry: docker.io\n  repository: bitnami/nginx\n", None),  # values, freely named
+        ("input.yaml", "services:\n  enabled: true\n", None),  # a chart's `services:` values are not compose services
         ("values-like.yaml", "mirrors: [{from: docker.io, to: x.example}]\nother: 1\n", None),  # a values file with a `mirrors` key
     ],
 )
