@@ -17,8 +17,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 from rewriter import cores
 from rewriter.config import Config
-from rewriter.files import read
+from rewriter.files import STDIN, read
 from rewriter.pipeline import Outcome, process
+from rewriter.selection import skip_reason
 
 MIN_FILES = 64  # below this many files, workers cost more than they save
 _CHUNK = 32  # files a worker takes at a time
@@ -28,7 +29,7 @@ def process_files(names: Sequence[str], config: Config) -> Iterator[Outcome]:
     """Every file's Outcome, in the order of `names`, each as soon as it is known; KmirrorError from the first file that fails."""
     workers = min(cores.usable(), len(names) // _CHUNK)
     if len(names) < MIN_FILES or workers < 2 or not cores.forkable():
-        yield from (process(read(name), name, config) for name in names)
+        yield from (_process(config, name) for name in names)
         return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts) as pool:
@@ -54,4 +55,8 @@ def _ignore_interrupts() -> None:
 
 
 def _process(config: Config, name: str) -> Outcome:
-    return process(read(name), name, config)
+    """The file's Outcome; a file kmirror does not rewrite (selection.py) comes back unchanged, with the reason."""
+    data = read(name)
+    outcome = process(data, name, config)  # first, so that bad input is reported whatever the file is
+    reason = skip_reason(data, name, config.origin) if name != STDIN else None
+    return outcome if reason is None else Outcome(outcome.source, data, (), (), skipped=reason)

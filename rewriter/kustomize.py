@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from rewriter.child import Limits, executable, run
 from rewriter.errors import KmirrorError, child_failure
+from rewriter.kustomization import CARRIER, split
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
@@ -127,21 +128,6 @@ def reached(image: Image) -> bool:
     )
 
 
-def split(value: str) -> tuple[str, str, str]:
-    """`(name, tag, digest)` of an image value, split the way kustomize splits it ("" when absent)."""
-    slash = value.find("/")
-    offset = slash if slash > 0 else 0
-    search = value[offset:]
-    at, colon = search.find("@"), search.find(":")
-    if at < 0 and colon < 0:
-        return value, "", ""
-    if at >= 0 and (colon < 0 or at < colon):
-        return value[: offset + at], "", value[offset + at + 1 :]
-    if at >= 0:
-        return value[: offset + colon], value[offset + colon + 1 : offset + at], value[offset + at + 1 :]
-    return value[: offset + colon], value[offset + colon + 1 :], ""
-
-
 def apply_entries(value: str, entries: Iterable[Entry]) -> str:
     """What kustomize's image transformer makes of `value` with `entries`, applied in order."""
     for entry in entries:
@@ -168,7 +154,7 @@ def images_list(placed: Iterable[Placed]) -> ImagesList:
     references with the same name need different results (per-tag rules, a `keep` rule
     for some tags), or when one entry's result is another entry's name.
     """
-    everything = list(placed)
+    everything = [p for p in placed if p.image.location.carrier != CARRIER]  # a kustomization's own newName is no resource's image
     reachable = [p for p in everything if reached(p.image)]
     unreached = tuple(p for p in everything if not reached(p.image) and p.image.decision.mirrored is not None)
     entries: dict[str, Entry] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rewriter import kustomization
 from rewriter.config import Config
 from rewriter.findings import Finding
 from rewriter.errors import KmirrorError
@@ -16,12 +17,18 @@ from rewriter.stream import BOM, Source, decode
 
 
 class Outcome(NamedTuple):
-    """A processed stream: the text to write (`output`), its images and findings."""
+    """A processed stream: the text to write (`output`), its images and findings.
+
+    `notes` are said on standard error (`file:line:column: ...`); `skipped` is the reason a
+    file was left alone unread (not a file kmirror rewrites), None when it was processed.
+    """
 
     source: Source
     output: bytes
     images: tuple[Image, ...]
     problems: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()
+    skipped: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -43,6 +50,11 @@ def process(data: bytes, name: str, config: Config) -> Outcome:
     except NestingError as exc:
         line, column = source.position(exc.offset)
         raise KmirrorError(f"{name}:{line}:{column}: {exc}") from None
+    entries = kustomization.locate_entries(source)
+    if entries.found:
+        locations = kustomization.located(entries, locations)
     result = plan(source, locations, config.rules)
+    if entries.found:
+        result = kustomization.plan_entries(source, entries, config.rules, result)
     output = source.render(splice(source.data, list(result.edits)))
-    return Outcome(source, output, result.images, result.problems)
+    return Outcome(source, output, result.images, result.problems, kustomization.note_lines(source, entries))

@@ -9,6 +9,7 @@ rewrite. Template images are found line by line (templates are not YAML): the va
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ def notes(paths: list[str], config: Config) -> list[str]:
     """A warning for each image a rule would change that is hard-coded in the templates of a chart whose values file is in `paths`."""
     found: list[str] = []
     seen: set[Path] = set()
-    given = {Path(name).resolve() for name in paths}
+    given = {os.path.realpath(name) for name in paths}  # realpath: a link loop is reported by the read, not here
     for name in paths:
         path = Path(name)
         chart = path.parent
@@ -45,7 +46,7 @@ def notes(paths: list[str], config: Config) -> list[str]:
                 f"rewriting {name} cannot mirror it ({hint}); render the chart through kmirror, or change the template"
             )
         for sub in sorted((chart / "charts").glob("*/values.yaml")):
-            if sub.resolve() not in given and process(sub.read_bytes(), str(sub), config).changed:
+            if os.path.realpath(sub) not in given and process(sub.read_bytes(), str(sub), config).changed:
                 found.append(f"kmirror: warning: {sub}: this subchart's values hold images the rules mirror: rewrite it too, or they render unchanged")
     return found
 

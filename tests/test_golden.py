@@ -2,8 +2,9 @@
 
 Each case folder holds `input.yaml`, `rules.yaml` (a `.kmirror.yaml`), `expected.yaml` (the
 exact output bytes) and, when `kmirror rewrite` reports problems, `expected-findings.txt` (its
-stderr lines). Every case runs through the pipeline and through the installed `kmirror`
-command; bytes are compared, never parsed structures. The expected files were written by
+stderr lines), after `expected-notes.txt` when it notes something first. Every case runs
+through the pipeline and through the installed `kmirror` command; bytes are compared, never
+parsed structures. The expected files were written by
 hand; `SOURCE.md` in a case folder says how a real tool produced its input.
 """
 
@@ -76,5 +77,7 @@ def test_command_line(name: str) -> None:
         timeout=60,
     )
     _same(done.stdout, (case / "expected.yaml").read_bytes())
-    assert done.stderr.decode("utf-8").splitlines() == _expected_findings(case)
+    notes = case / "expected-notes.txt"  # what kmirror notes on stderr before the findings
+    expected = (notes.read_text(encoding="utf-8").splitlines() if notes.is_file() else []) + _expected_findings(case)
+    assert done.stderr.decode("utf-8").splitlines() == expected
     assert done.returncode == 0

@@ -366,7 +366,7 @@ def test_registry_password_reaches_no_output(folder: Path) -> None:
     try:
         port = server.server_address[1]
         (folder / "local.yaml").write_text(f"mirrors: [{{from: docker.io, to: '127.0.0.1:{port}/hub'}}]\n")
-        (folder / "pod.yaml").write_bytes(b"image: nginx:1\n")
+        (folder / "pod.yaml").write_bytes(b"kind: Pod\nimage: nginx:1\n")
         password = "S3cret-pa55word"
         run = kmirror(
             "verify", "-c", "local.yaml", "--plain-http", "--username", "bob", "--password-stdin", "pod.yaml",

@@ -128,9 +128,12 @@ def test_check_hook_fails_on_blocked_images_with_their_location(hook_repo: Path,
     lines = result.stdout.splitlines()
     for expected in BLOCKED_LINES:
         assert expected in lines
-    assert f"4 problems in 2 files (6 files checked against {target / '.kmirror.yaml'})" in lines
-    # The chart template is skipped with a note; the CI recipes (image: keys of CI jobs) are excluded.
+    assert f"4 problems in 2 files (4 files checked against {target / '.kmirror.yaml'})" in lines, result.stdout
+    # The chart template and Chart.yaml are skipped with a note; the CI recipes (image: keys of
+    # CI jobs) and the rules file are excluded by the hook.
     assert any(line.startswith(TEMPLATE_NOTE) for line in lines)
+    assert any(line.startswith("kmirror: note: skipped charts/web/Chart.yaml: not a Kubernetes manifest") for line in lines)
+    assert ".kmirror.yaml" not in result.stdout
     assert ".gitlab-ci.yml" not in result.stdout and ".github/" not in result.stdout
     assert "error" not in result.stdout.lower().replace("::error", "")
     assert _snapshot(target) == before
@@ -202,3 +205,51 @@ def test_commit_is_stopped_until_the_rewritten_files_are_added(hook_repo: Path, 
     second = subprocess.run(["git", "commit", "-m", "add the app"], cwd=target, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert _git("show", "HEAD:deploy/web.yaml", cwd=target, env=env).encode() == (FIXTURE / "web.rewritten.yaml").read_bytes()
+
+
+GITOPS = FIXTURE / "gitops"
+GITOPS_REWRITTEN = FIXTURE / "gitops.rewritten"
+
+
+def _render(repo: Path, env: dict[str, str]) -> dict[str, bytes]:
+    """What the repository deploys: the prod overlay built by kubectl, the chart rendered with the prod values by helm 3 and 4."""
+    commands = {
+        "kustomize": [tool("kubectl"), "kustomize", "apps/overlays/prod"],
+        **{helm: [tool(helm), "template", "api", "charts/api", "-f", "environments/prod/values-prod.yaml"] for helm in ("helm3", "helm4")},
+    }
+    rendered = {}
+    for name, command in commands.items():
+        done = subprocess.run(command, cwd=repo, env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        rendered[name] = done.stdout
+    return rendered
+
+
+def test_gitops_repository_rewritten_by_the_hook_renders_as_its_render_rewritten(hook_repo: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """Issue 17's acceptance: a chart, values files, overlays, an Argo CD Application and .kmirror.yaml."""
+    repo = tmp_path / "gitops"
+    shutil.copytree(GITOPS, repo)
+    _git("init", "-q", cwd=repo, env=env)
+    _git("add", "-A", cwd=repo, env=env)
+    before = _snapshot(repo)
+    mirrored = {}
+    for name, output in _render(repo, env).items():
+        done = subprocess.run([KMIRROR], cwd=repo, env=env, input=output, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        mirrored[name] = done.stdout
+
+    result = try_repo(hook_repo, "kmirror", "--all-files", cwd=repo, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "- files were modified by this hook" in result.stdout
+    after = _snapshot(repo)
+    expected = {str(p.relative_to(GITOPS_REWRITTEN)): p.read_bytes() for p in GITOPS_REWRITTEN.rglob("*") if p.is_file()}
+    assert {k for k in after if after[k] != before[k]} == set(expected)  # .kmirror.yaml, Chart.yaml, docker-compose.yml: untouched
+    for name, content in expected.items():
+        assert after[name] == content, name
+    assert _render(repo, env) == mirrored
+
+    _git("add", "-A", cwd=repo, env=env)
+    again = try_repo(hook_repo, "", "--all-files", cwd=repo, env=env)  # both hooks
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [line.rsplit(".", 1)[-1] for line in again.stdout.splitlines() if line.startswith("kmirror")] == ["Passed", "Passed"]
+    assert _snapshot(repo) == after

@@ -32,7 +32,13 @@ def outcomes(paths: Sequence[str], settings: Config) -> Iterator[Outcome]:
     files, notes = expand(list(paths), settings.exclude)
     for note in notes:
         console.err(f"kmirror: note: {note}")
-    return process_files(files, settings)
+    for outcome in process_files(files, settings):
+        for note in outcome.notes:
+            console.err(f"kmirror: note: {note}")
+        if outcome.skipped is not None:
+            console.err(f"kmirror: note: skipped {outcome.source.name}: {outcome.skipped}")
+            continue
+        yield outcome
 
 
 def report(text: str, output_file: str | None) -> None:
