@@ -43,7 +43,7 @@ from rewriter.stream import Document, compose_text
 
 _DEFAULT_STR = BaseResolver.DEFAULT_SCALAR_TAG  # the tag object most string scalars share
 _CORE_TAG = "tag:yaml.org,2002:"
-_STR_TAG = _CORE_TAG + "str"
+STR_TAG = _CORE_TAG + "str"
 _NULL_TAG = _CORE_TAG + "null"
 _BINARY_TAG = _CORE_TAG + "binary"
 _EXPLICIT_TAG_RE = re.compile(r"(?:&\S*\s+)*!")  # a scalar's properties (anchors, then a tag) start with a tag
@@ -476,7 +476,7 @@ class _Walker:
         `!!int` would make the manifest one that kubectl refuses.
         """
         tag = node.tag or ""
-        return tag.startswith(_CORE_TAG) and tag != _STR_TAG and _EXPLICIT_TAG_RE.match(self.text, node.start_mark.index) is not None
+        return tag.startswith(_CORE_TAG) and tag != STR_TAG and _EXPLICIT_TAG_RE.match(self.text, node.start_mark.index) is not None
 
     def _stream_offset(self, node: Node) -> int:
         """Where `node` starts in the stream (for an embedded document: where its host scalar starts)."""
