@@ -73,11 +73,12 @@ def _same_file(name: str, rules_file: str) -> bool:
 
 def _by_structure(data: bytes) -> str | None:
     """Decide by the composed documents (files that reach this are small: no manifest's markers)."""
+    from rewriter.bounds import LimitError
     from rewriter.stream import compose_text
 
     try:
         roots = [root for root in compose_text(data.decode("utf-8-sig")) if root is not None]
-    except (YAMLError, UnicodeDecodeError, RecursionError):
+    except (YAMLError, UnicodeDecodeError, RecursionError, LimitError):
         return None  # processing reports the error where it is
     for root in roots:
         if isinstance(root, SequenceNode) and root.value and all(_operation(item) for item in root.value):
