@@ -499,17 +499,22 @@ class Small:
 
 
 def measure_small(corpus: Corpus, kmirror: str, rules: Path, kube: str) -> tuple[list[Small], Piece]:
-    """--version, a one-document rewrite and kustomize on the same document, the interpreter's floor."""
+    """--version, a one-document rewrite, `check` of it (a subcommand's start-up), kustomize on it, the interpreter's floor."""
     piece = next(p for p in corpus.pieces if p.file == "ingress-nginx-deploy-cloud.yaml" and p.kind == "Deployment")
     folder = WORK / "one-document"
     _fresh(folder)
     (folder / "stream.yaml").write_text(piece.named(""), encoding="utf-8")
     rows = json.loads(subprocess.run([kmirror, "images", "--format", "json", "-c", str(rules), str(folder / "stream.yaml")], check=True, capture_output=True).stdout)
     (folder / "kustomization.yaml").write_text(kustomization(rows), encoding="utf-8")
+    # `check` exits 1 on blocked references: it gets the rewritten document, as a CI gate after a rewrite does.
+    mirrored = subprocess.run([kmirror, "-c", str(rules)], input=(folder / "stream.yaml").read_bytes(), check=True, capture_output=True).stdout
+    (folder / "mirrored.yaml").write_bytes(mirrored)
     cases = [
         ("python -c pass (interpreter floor)", "python -c pass", [PYTHON, "-c", "pass"], None),
         ("kmirror --version", "kmirror --version", [kmirror, "--version"], None),
         ("kmirror one-document rewrite", "kmirror -c rules.yaml < stream.yaml", [kmirror, "-c", str(rules)], folder / "stream.yaml"),
+        ("kmirror check, one document (subcommand start-up)", "kmirror check -c rules.yaml mirrored.yaml",
+         [kmirror, "check", "-c", str(rules), str(folder / "mirrored.yaml")], None),
         ("kubectl kustomize, same document", "kubectl kustomize one-document/", [kube, "kustomize", str(folder)], None),
     ]
     log(f"small: {len(cases)} programs x{SMALL_RUNS}, in turns (the same conditions for each)")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rewriter import __version__
 from rewriter.errors import KmirrorError, printable_lines
 
 if TYPE_CHECKING:
@@ -105,6 +104,8 @@ def interrupted() -> int:
 
 def version() -> int:
     """Print `kmirror VERSION`."""
+    from rewriter import __version__
+
     write(f"kmirror {__version__}\n")
     return EXIT_OK
 

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rewriter import __version__, console
+from rewriter import console
 from rewriter.console import EXIT_FINDINGS, EXIT_OK
 from rewriter.errors import KmirrorError
 from rewriter.findings import Finding
@@ -50,6 +50,8 @@ def plugin_root(env: Mapping[str, str]) -> Path:
 
 def plugin_script(python: str) -> str:
     """The executable's text: a shell script that runs this module with interpreter `python`."""
+    from rewriter import __version__  # read only here: the plugin runs on every kustomize build
+
     # -P: do not put the working folder (the kustomization's) first on sys.path.
     return (
         "#!/bin/sh\n"

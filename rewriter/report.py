@@ -22,7 +22,6 @@ import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
@@ -131,8 +130,13 @@ def _identities(findings: Sequence[Finding]) -> list[str]:
 
 
 def _tool_version() -> str:
+    # Imported here, for SARIF alone: importlib.metadata would add to every command's start.
+    from importlib.metadata import PackageNotFoundError
+
+    import rewriter
+
     try:
-        return version("kmirror")
+        return rewriter.__version__
     except PackageNotFoundError:
         return "0.0.0"
 

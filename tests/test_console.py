@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tools import tool
 
 from rewriter.console import filter_options
 
@@ -79,3 +80,23 @@ def test_fast_path_answers_as_typer_does(tmp_path: Path, args: list[str]) -> Non
     # --debug is not a filter option: the same command line goes through typer.
     full = subprocess.run([KMIRROR, "--debug", *args], input=stream, cwd=tmp_path, capture_output=True, timeout=60)
     assert (fast.returncode, fast.stdout, fast.stderr) == (full.returncode, full.stdout, full.stderr)
+
+
+def imported_modules(argv: list[str], cwd: Path) -> set[str]:
+    """The modules a `kmirror` run imports, from `python -X importtime`'s report on standard error."""
+    done = subprocess.run([sys.executable, "-X", "importtime", KMIRROR, *argv], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, done.stderr
+    return {line.rpartition("|")[2].strip() for line in lines}
+
+
+def test_check_of_one_file_loads_neither_pydantic_nor_pyhelm3(tmp_path: Path) -> None:
+    # Issue 20: typer 0.29 imports pydantic for every subcommand (~65 ms); pyhelm3 cost ~130 ms and
+    # brought pydantic, PyYAML and semver (kmirror now runs helm itself: rewriter/child.py).
+    (tmp_path / "pod.yaml").write_bytes(POD)
+    (tmp_path / ".kmirror.yaml").write_text("mirrors:\n  - {from: docker.io, to: hub.example.com}\n")
+    modules = imported_modules(["check", "pod.yaml"], tmp_path)
+    assert "typer" in modules and "rewriter.cli" in modules  # the subcommand path was the one measured
+    heavy = {m for m in modules if m.split(".")[0] in {"pydantic", "pydantic_core", "pyhelm3", "yaml", "semver"}}
+    assert heavy == set()

@@ -17,10 +17,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import contextmanager
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from tools import tool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +32,7 @@ DEMO = HELM_FIXTURES / "demo"
 RULES = HELM_FIXTURES / ".kmirror.yaml"
 PLUGINS = REPO / "helm-plugins"
 HELMS = ("helm3", "helm4")
+PLUGIN_VERSION = yaml.safe_load((PLUGINS / "kmirror" / "plugin.yaml").read_text())["version"]
 
 # The demo chart's images as `helm template rel` renders them, and their mirrors under RULES.
 TEMPLATES = {
@@ -83,6 +87,18 @@ def mirrored(text: str, *pairs: dict[str, str]) -> str:
 
 def install_plugin(helm: str, name: str, env: dict[str, str]) -> None:
     ok([tool(helm), "plugin", "install", str(PLUGINS / name)], env)
+
+
+def plugin_list(helm: str, env: dict[str, str]) -> dict[str, list[str]]:
+    """`helm plugin list` (which must succeed) as {name: [version, type or description, ...]}."""
+    rows = [[cell.strip() for cell in line.split("\t")] for line in ok([tool(helm), "plugin", "list"], env).splitlines()[1:]]
+    return {row[0]: row[1:] for row in rows}
+
+
+def post_renderers(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the installed kmirror plugin's postrender/ folder on HELM_PLUGINS, as docs/helm.md says for Helm 4."""
+    plugins = env["HELM_PLUGINS"]
+    return {**env, "HELM_PLUGINS": f"{plugins}{os.pathsep}{plugins}/kmirror/postrender"}
 
 
 # -- kmirror helm ------------------------------------------------------------------------
@@ -206,8 +222,9 @@ def images_of(text: str) -> list[str]:
 def test_helm4_post_renderer_plugin(tmp_path: Path) -> None:
     env = helm_env(tmp_path)
     helm4 = tool("helm4")
-    install_plugin("helm4", "kmirror-postrenderer", env)
-    assert "kmirror-postrenderer\t0.1.0  \tpostrenderer/v1" in ok([helm4, "plugin", "list"], env)
+    install_plugin("helm4", "kmirror", env)
+    env = post_renderers(env)
+    assert plugin_list("helm4", env)["kmirror-postrenderer"][:2] == [PLUGIN_VERSION, "postrenderer/v1"]
     raw = ok([helm4, "template", "rel", "demo", "--include-crds"], env)
     argv = [helm4, "template", "rel", "demo", "--include-crds", "--post-renderer", "kmirror-postrenderer"]
     out = ok([*argv, "--post-renderer-args=--config", f"--post-renderer-args={RULES}"], env)
@@ -222,7 +239,8 @@ def test_helm4_post_renderer_plugin(tmp_path: Path) -> None:
 
 def test_helm4_post_renderer_failure_is_logged(tmp_path: Path) -> None:
     env = helm_env(tmp_path)
-    install_plugin("helm4", "kmirror-postrenderer", env)
+    install_plugin("helm4", "kmirror", env)
+    env = post_renderers(env)
     argv = [tool("helm4"), "template", "rel", "demo", "--post-renderer", "kmirror-postrenderer"]
     proc = run([*argv, "--post-renderer-args=--config", "--post-renderer-args=missing.yaml"], env)
     assert proc.returncode == 1
@@ -357,30 +375,84 @@ def test_cli_plugin_install_and_upgrade(helm: str, action: list[str], tmp_path: 
     assert "kmirror: error: cannot read config: missing.yaml: no such file" in proc.stderr
 
 
-def test_both_plugins_side_by_side_on_helm4(tmp_path: Path) -> None:
-    env = helm_env(tmp_path)
-    install_plugin("helm4", "kmirror", env)
-    install_plugin("helm4", "kmirror-postrenderer", env)
-    listing = ok([tool("helm4"), "plugin", "list"], env)
-    assert "cli/v1" in listing and "postrenderer/v1" in listing
-    via_cli = ok([tool("helm4"), "kmirror", "--config", str(RULES), "template", "rel", "demo"], env)
-    via_post_renderer = ok([tool("helm4"), "template", "rel", "demo", "--post-renderer", "kmirror-postrenderer",
-                            "--post-renderer-args=--config", f"--post-renderer-args={RULES}"], env)
-    assert images_of(via_cli) == images_of(via_post_renderer)
+# -- one plugin for both Helms: installed from a path or a package, listed by both ---------
 
 
-def test_helm4_post_renderer_plugin_from_a_package(tmp_path: Path) -> None:
+def package(helm: str, tmp_path: Path, env: dict[str, str]) -> Path:
+    """The kmirror plugin packaged for `helm`, as docs/helm.md says: Helm 4's own package, a flat tarball for Helm 3."""
+    out = tmp_path / "dist"
+    out.mkdir()
+    if helm == "helm4":
+        ok([tool("helm4"), "plugin", "package", str(PLUGINS / "kmirror"), "--sign=false", "-d", str(out)], env)
+    else:
+        subprocess.run(["tar", "-czf", str(out / f"kmirror-{PLUGIN_VERSION}.tgz"), "-C", str(PLUGINS / "kmirror"),
+                        "plugin.yaml", "kmirror-plugin.sh", "postrender"], check=True)
+    (made,) = out.iterdir()
+    assert made.name == f"kmirror-{PLUGIN_VERSION}.tgz"
+    return made
+
+
+@contextmanager
+def served(file: Path) -> Iterator[str]:
+    """An http:// URL serving `file` as application/gzip (Helm 3 installs packages only from such URLs)."""
+    handler = partial(_GzipFiles, directory=str(file.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/{file.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _GzipFiles(SimpleHTTPRequestHandler):
+    extensions_map = {".tgz": "application/gzip"}
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("source", ["path", "package"])
+@pytest.mark.parametrize("installer", HELMS)
+def test_the_plugin_installed_by_either_helm_works_with_both(installer: str, source: str, tmp_path: Path) -> None:
     env = helm_env(tmp_path)
-    helm4 = tool("helm4")
-    ok([helm4, "plugin", "package", str(PLUGINS / "kmirror-postrenderer"), "--sign=false", "-d", str(tmp_path)], env)
-    package = tmp_path / "kmirror-postrenderer-0.1.0.tgz"
-    ok([helm4, "plugin", "install", str(package), "--verify=false"], env)
-    out = ok([helm4, "template", "rel", "demo", "--post-renderer", "kmirror-postrenderer"], {**env, "KMIRROR_CONFIG": str(RULES)})
-    assert "image: mirror.example/docker.io/library/busybox:1.36" in out
+    installed = Path(env["HELM_PLUGINS"]) / "kmirror"
+    if source == "path":
+        install_plugin(installer, "kmirror", env)
+        # A path install is a link into the clone (docs/helm.md says so).
+        assert installed.is_symlink() and installed.resolve() == (PLUGINS / "kmirror").resolve()
+    elif installer == "helm4":
+        ok([tool("helm4"), "plugin", "install", str(package("helm4", tmp_path, env)), "--verify=false"], env)
+        assert installed.is_dir() and not installed.is_symlink()
+    else:
+        with served(package("helm3", tmp_path, env)) as url:
+            ok([tool("helm3"), "plugin", "install", url], env)
+        assert installed.is_dir() and not installed.is_symlink()
+    helm3_list, helm4_list = plugin_list("helm3", env), plugin_list("helm4", env)
+    assert list(helm3_list) == list(helm4_list) == ["kmirror"]
+    assert helm3_list["kmirror"][0] == PLUGIN_VERSION and helm4_list["kmirror"][:2] == [PLUGIN_VERSION, "cli/v1"]
+    listed = plugin_list("helm4", post_renderers(env))
+    assert listed["kmirror-postrenderer"][:2] == [PLUGIN_VERSION, "postrenderer/v1"]
+    # Every way in: helm kmirror on both, and Helm 4's post-renderer by name; the same images.
+    outputs = [ok([tool(helm), "kmirror", "--config", str(RULES), "template", "rel", "demo"], env) for helm in HELMS]
+    outputs.append(ok([tool("helm4"), "template", "rel", "demo", "--post-renderer", "kmirror-postrenderer",
+                       "--post-renderer-args=--config", f"--post-renderer-args={RULES}"], post_renderers(env)))
+    assert images_of(outputs[0]) == images_of(outputs[1]) == images_of(outputs[2])
+    assert "mirror.example/docker.io/library/busybox:1.36" in outputs[2]
+
+
+def test_helm3_refuses_every_plugin_when_a_helm4_post_renderer_is_in_its_folders(tmp_path: Path) -> None:
+    # Why the post-renderers stay inside the plugin's postrender/ folder, off Helm 3's HELM_PLUGINS.
+    env = helm_env(tmp_path)
+    install_plugin("helm3", "kmirror", env)
+    proc = run([tool("helm3"), "plugin", "list"], post_renderers(env))
+    assert proc.returncode == 1
+    assert 'unknown field "apiVersion"' in proc.stderr
 
 
 def test_plugin_scripts_are_executable() -> None:
-    for script in (PLUGINS / "kmirror" / "kmirror-plugin.sh", PLUGINS / "kmirror-postrenderer" / "postrender.sh"):
+    for script in (PLUGINS / "kmirror" / "kmirror-plugin.sh", PLUGINS / "kmirror" / "postrender" / "kmirror-postrenderer" / "postrender.sh"):
         assert os.access(script, os.X_OK), script
 
 
@@ -403,7 +475,8 @@ def test_a_failed_render_fails_every_mode(helm: str, mode: str, tmp_path: Path, 
     if mode == "post-renderer":
         plugin = "kmirror" if helm == "helm3" else "kmirror-postrenderer"
         if helm == "helm4":
-            install_plugin(helm, plugin, env)
+            install_plugin(helm, "kmirror", env)
+            env = post_renderers(env)
         argv = [tool(helm), "template", "rel", chart, "--post-renderer", plugin]
     else:
         install_plugin(helm, "kmirror", env)

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from rewriter import report
+import rewriter
 from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
 from rewriter.locate import Resource
 from rewriter.report import FORMATS, render
@@ -198,10 +198,10 @@ def test_sarif_uris_use_forward_slashes_and_file_uris_for_absolute_paths() -> No
 
 
 def test_sarif_version_falls_back_when_kmirror_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing(name: str) -> str:
-        raise PackageNotFoundError(name)
+    def missing() -> str:
+        raise PackageNotFoundError("kmirror")
 
-    monkeypatch.setattr(report, "version", missing)
+    monkeypatch.setattr(rewriter, "_installed_version", missing)
     assert json.loads(render([], "sarif", 0))["runs"][0]["tool"]["driver"]["version"] == "0.0.0"
 
 

@@ -29,7 +29,7 @@ if [[ "${1:-}" == __postrender ]]; then
   exec kmirror "$@" 2>>"${KMIRROR_PLUGIN_ERRORS:-/dev/stderr}"
 fi
 
-command -v kmirror >/dev/null 2>&1 || fail "cannot run kmirror: not found on PATH (pip install kmirror)"
+command -v kmirror >/dev/null 2>&1 || fail "cannot run kmirror: not found on PATH (install it: see docs/install.md in kmirror's repository)"
 helm="${HELM_BIN:-helm}"
 
 options=()

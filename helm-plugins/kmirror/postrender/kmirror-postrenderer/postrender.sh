@@ -14,7 +14,7 @@ if command -v kmirror >/dev/null 2>&1; then
   kmirror "$@" 2>"$errors"
   status=$?
 else
-  echo "kmirror: error: cannot run kmirror: not found on PATH (pip install kmirror)" >"$errors"
+  echo "kmirror: error: cannot run kmirror: not found on PATH (install it: see docs/install.md in kmirror's repository)" >"$errors"
   status=127
 fi
 cat "$errors" >&2
