@@ -388,9 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 class _PlainArgument(TyperArgument):
     """An argument shown by its metavar alone (`PATH...`), not as `{PATH...}...` with `<list[str]>`."""
 
-    def _usage_display_name(self) -> str:
-        name = self.display_name_raw
-        return name if self.required or name.startswith("[") else f"[{name}]"
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.metavar or self.name or ""
+        return [name if self.required or name.startswith("[") else f"[{name}]"]
 
     def display_type_rich(self, ctx: Any) -> str | None:
         return None

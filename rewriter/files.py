@@ -326,6 +326,7 @@ class Replacement:
         self._previous: dict[int, Any] = {}
         try:
             with _signals_held():
+                _handler_pid[0] = os.getpid()
                 for signum in _STOP_SIGNALS:
                     self._previous[signum] = signal.signal(signum, _stop)
         except BaseException as error:  # a signal that came meanwhile: __exit__ would not run
@@ -380,5 +381,12 @@ def _unchanged(path: Path, original: bytes) -> bool | None:
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
+_handler_pid = [0]  # the process that installed _stop: its Replacement cleans up, no process forked from it
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
+    if os.getpid() != _handler_pid[0]:  # a worker forked while files were staged: it has nothing to clean up
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise _Stopped(signum)
