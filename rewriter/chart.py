@@ -32,15 +32,16 @@ from pathlib import Path, PurePosixPath
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from rewriter import compose
 from rewriter.child import Limits
 from rewriter.config import Config
 from rewriter.errors import KmirrorError
 from rewriter.helm import ChartRef, Render, pull, template
+from rewriter.locate import whole_reference
 from rewriter.pipeline import Outcome, process
-from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.reference import ImageRef, ReferenceError
 from rewriter.rules import Decision, RuleSet
 from rewriter.splice import Edit, splice
 from rewriter.stream import decode
@@ -243,17 +244,6 @@ def _is_image_key(key: str) -> bool:
     return key.lower().endswith("image")
 
 
-def _templated(value: str) -> bool:
-    return "{{" in value or "$(" in value or "${" in value
-
-
-def _parse(text: str) -> ImageRef | None:
-    if _templated(text):
-        return None
-    try:
-        return parse(text)
-    except ReferenceError:
-        return None
 
 
 def find_images(merged: dict[Keys, Scalar], rendered: frozenset[str]) -> list[ImageValue]:
@@ -280,7 +270,7 @@ def find_images(merged: dict[Keys, Scalar], rendered: frozenset[str]) -> list[Im
             images.append(image)
     for keys, scalar in merged.items():
         if keys not in consumed and _is_image_key(keys[-1]) and scalar.is_string and (keys[-1] == "image" or any(c in scalar.value for c in "/:@")):
-            ref = _parse(scalar.value)
+            ref = whole_reference(scalar.value)
             if ref is not None:
                 images.append(ImageValue(keys, "string", {}, ref))
     return sorted(images, key=lambda i: i.keys)
@@ -322,7 +312,7 @@ def _compose(fields: dict[str, Scalar], registry: str) -> ImageRef | None:
         text += f":{fields['tag'].value}"
     if "digest" in fields and fields["digest"].value:
         text += f"@{fields['digest'].value}"
-    return _parse(text)
+    return whole_reference(text)
 
 
 def _name(ref: ImageRef) -> str:

@@ -44,9 +44,9 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.findings import UNSAFE, Finding
-from rewriter.locate import STR_TAG, Location, Resource
+from rewriter.locate import STR_TAG, Location, Resource, templated, whole_reference
 from rewriter.plan import Image, Plan
-from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.reference import ImageRef
 from rewriter.rules import RuleSet
 from rewriter.splice import Edit
 from rewriter.stream import Document, Source, compose_text, documents
@@ -196,7 +196,7 @@ def _image_values(root: SequenceNode) -> Iterator[tuple[int, Node, str]]:
         fields = _pairs(item)
         path, value = _text(fields.get("path")), fields.get("value")
         text = _text(value)
-        if _text(fields.get("op")) in ("add", "replace") and path and path.endswith("/image") and text and value is not None and _reference(text):
+        if _text(fields.get("op")) in ("add", "replace") and path and path.endswith("/image") and text and value is not None and whole_reference(text):
             yield i, value, text
 
 
@@ -325,7 +325,7 @@ def _strings(document: Document, resource: Resource, images: Node, path: str, en
         return
     for i, item in enumerate(images.value):
         value = _text(item)
-        if not value or not isinstance(item, ScalarNode) or _templated(value):  # Argo CD substitutes ${ARGOCD_APP_REVISION}, ApplicationSets {{ }}
+        if not value or not isinstance(item, ScalarNode) or templated(value):  # Argo CD substitutes ${ARGOCD_APP_REVISION}, ApplicationSets {{ }}
             continue
         parsed = parse_argo(value)
         if parsed is None:
@@ -389,9 +389,9 @@ def _plan_entry(source: Source, entry: Entry, rules: RuleSet, images: list[Image
     suffix = (f":{entry.new_tag}" if entry.new_tag else "") + (f"@{entry.digest}" if entry.digest else "")
     changes: list[Edit] = []
     trouble: list[str] = []
-    matcher = _reference(entry.raw_name)
+    matcher = whole_reference(entry.raw_name)
     if matcher is None or matcher.tag is not None or matcher.digest is not None:
-        if not _templated(entry.raw_name) and _touched_by_rules(entry.raw_name, rules):
+        if not templated(entry.raw_name) and _touched_by_rules(entry.raw_name, rules):
             trouble.append(f"matcher {entry.raw_name!r} is not a plain image name, so kmirror cannot tell which images it matches once rewritten")
     else:
         mirrored = rules.decide(matcher).mirrored
@@ -403,7 +403,7 @@ def _plan_entry(source: Source, entry: Entry, rules: RuleSet, images: list[Image
             else:
                 changes.append(Edit(entry.name.start, entry.name.end, entry.name.text, str(mirrored)))
     if entry.new_name is not None:
-        ref = _reference(entry.new_name.text + suffix)
+        ref = whole_reference(entry.new_name.text + suffix)
         if ref is not None and ref.tag == (entry.new_tag or None) and ref.digest == (entry.digest or None):
             decision = rules.decide(ref)
             line, column = source.position(entry.new_name.start)
@@ -443,21 +443,10 @@ def _per_tag(ref: ImageRef, rules: RuleSet) -> bool:
 
 def _touched_by_rules(pattern: str, rules: RuleSet) -> bool:
     """Whether the rules would rewrite what looks like the image this matcher names (its name before any tag)."""
-    name = _reference(split(pattern)[0])
+    name = whole_reference(split(pattern)[0])
     return name is not None and rules.decide(name).mirrored is not None
 
 
-def _reference(text: str) -> ImageRef | None:
-    if _templated(text):
-        return None
-    try:
-        return parse(text)
-    except ReferenceError:
-        return None
-
-
-def _templated(value: str) -> bool:
-    return "{{" in value or "$(" in value or "${" in value
 
 
 def _pairs(node: MappingNode) -> dict[str, Node]:
@@ -485,7 +474,7 @@ def _bounds(document: Document, node: Node) -> tuple[int, int]:
 def _span(document: Document, node: Node | None) -> Span | None:
     """The stream's bytes holding a string scalar's value verbatim, or None (escapes, folding, templates)."""
     value = _text(node)
-    if value is None or node is None or _templated(value):
+    if value is None or node is None or templated(value):
         return None
     begin, end = node.start_mark.index, node.end_mark.index
     style = getattr(node, "style", None)

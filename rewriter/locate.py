@@ -248,12 +248,14 @@ def _string(node: ScalarNode) -> str | None:
     return value
 
 
-def _templated(value: str) -> bool:
+def templated(value: str) -> bool:
+    """The value holds a template placeholder (`{{ }}`, `$( )`, `${ }`): not an image as written."""
     return "{{" in value or "$(" in value or "${" in value
 
 
-def _whole(value: str) -> ImageRef | None:
-    if _templated(value):
+def whole_reference(value: str) -> ImageRef | None:
+    """`value` parsed as one image reference; None when it is templated or not a reference."""
+    if templated(value):
         return None
     try:
         return parse(value)
@@ -425,7 +427,7 @@ class _Walker:
             return
         verbatim = node.ctag is _DEFAULT_STR or not self._typed(node)
         carrier = carrier or "field"
-        if whole and _whole(value) is not None:
+        if whole and whole_reference(value) is not None:
             self.record(node, path, resource, carrier, 0, value, verbatim)
             return
         for offset, token in _tokens(value):
@@ -574,7 +576,7 @@ def _tokens(value: str) -> Iterator[tuple[int, str]]:
     """References inside free text: `--*image*=REF`, qualified references, `docker://REF`."""
     if "=" in value and "image" in value.lower():
         for match in _FLAG_RE.finditer(value):
-            if _is_image_name(match.group(1)) and _whole(match.group(3)) is not None:
+            if _is_image_name(match.group(1)) and whole_reference(match.group(3)) is not None:
                 yield match.start(3), match.group(3)
     if "/" not in value or (":" not in value and "@" not in value):
         return

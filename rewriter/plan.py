@@ -7,7 +7,7 @@ from typing import NamedTuple
 from rewriter import compose
 from rewriter.findings import BAD_RESULT, BLOCKED, UNSAFE, Finding
 from rewriter.locate import Location
-from rewriter.reference import ImageRef, ReferenceError, parse
+from rewriter.reference import ImageRef, ReferenceError
 from rewriter.rules import Decision, DigestError, RuleSet
 from rewriter.splice import Edit
 from rewriter.stream import Source

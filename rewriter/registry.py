@@ -349,8 +349,6 @@ class Client:
 
     def _exchange(self, method: str, url: str, headers: dict[str, str], body: bool, form: dict[str, str] | None) -> Reply:
         """One request and the redirects it gets, each within the deadline; no downgrade to HTTP."""
-        import httpx
-
         for _ in range(MAX_REDIRECTS + 1):
             self._deadline.start(self.options.deadline)
             response = self._http.send(self._http.build_request(method, url, headers=headers, data=form), stream=True)
