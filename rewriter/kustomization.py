@@ -58,7 +58,9 @@ CARRIER = "kustomize-images"  # Location.carrier of a `newName`
 # that a match starts a line.
 _KINDS_RE = re.compile(rb"kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b")
 _TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)  # in one document
-_SEQUENCE_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]|#[^\n]*\n|---[ \t]*\r?\n)*[-\[]")  # the stream starts with a sequence
+# The stream starts with a sequence: `- ` or `[` after blank lines, comments and markers (not a
+# second `---`, which starts a document: a stream of manifests must not be composed whole here).
+_SEQUENCE_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]|#[^\n]*\n|---[ \t]*\r?\n)*(?:-[ \t\r\n]|\[)")
 _REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|git::|(?:github\.com|gitlab\.com|bitbucket\.org)/)|\?ref=|\?version=", re.IGNORECASE)
 
 
