@@ -9,7 +9,10 @@ custom resources; README lists an example of each):
     {registry|hub, image, tag, digest}        registry "/" image ":" tag "@" digest (ingress-nginx, istio)
     {repository, image, version}              repository "/" image ":" version, or "@" version when the
                                               version is a sha256 digest (NVIDIA gpu-operator ClusterPolicy)
-    {repository, tag, digest}                 the host inside repository, under a key naming an image
+    {repository, tag, digest}                 the host inside repository, under a key naming an image,
+                                              beside a pull policy, or under any key when repository
+                                              names its registry host (podinfo's `redis: {repository:
+                                              docker.io/redis, tag: 8.8.0}`)
     {name, version|tag}                       under a key naming an image (`image: {name, version}`)
 
 A registry-bearing field with no name beside it is a prefix shared by other images: a `hub`
@@ -101,7 +104,9 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
                 return None
             return Shape(prefix, "image", tag, digest, parts, composable=False)
         return Shape(prefix, "image", tag, digest, parts, composable=True)
-    if "repository" in values and (image_parent or "registry" in values or any(k in values for k in _POLICY_KEYS)):
+    if "repository" in values and (
+        image_parent or "registry" in values or any(k in values for k in _POLICY_KEYS) or (tag is not None and _names_its_host(values["repository"]))
+    ):
         prefix = "registry" if "registry" in values else None
         parts = frozenset(k for k in (prefix, "repository", tag, digest) if k)
         return Shape(prefix, "repository", tag, digest, parts, composable=bool(values["repository"]))
@@ -113,6 +118,14 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
 
 def _prefix(value: str) -> bool:
     return "{{" not in value and _parses(f"{value}/{PROBE}")
+
+
+def _names_its_host(value: str) -> bool:
+    """A repository that starts with its registry host (`docker.io/redis`): an image's name under any key."""
+    try:
+        return "{{" not in value and parse(value).domain is not None
+    except ReferenceError:
+        return False
 
 
 def _parses(text: str) -> bool:

@@ -37,6 +37,8 @@ CASES = ROOT / "fixtures" / "rewrite"
         ({"hub": "docker.io/istio", "tag": "1.22"}, False, ("hub", None, None, None, True)),
         ({"registry": "registry.k8s.io"}, True, ("registry", None, None, None, True)),
         ({"imageRegistry": "quay.io"}, False, ("imageRegistry", None, None, None, True)),
+        # podinfo 6.14.1 values.yaml: `redis: {repository: docker.io/redis, tag: 8.8.0}`, under a key naming no image
+        ({"repository": "docker.io/redis", "tag": "8.8.0"}, False, (None, "repository", "tag", None, True)),
     ],
 )
 def test_shapes(values: dict[str, str], image_parent: bool, expected: tuple[object, ...]) -> None:
@@ -51,6 +53,8 @@ def test_shapes(values: dict[str, str], image_parent: bool, expected: tuple[obje
         ({"name": "web", "image": "nginx:1.25"}, False),  # a container
         ({"name": "web", "image": "nginx"}, False),
         ({"repository": "https://github.com/org/repo", "revision": "main"}, False),  # not under an image key
+        ({"repository": "https://charts.example.com", "version": "1.2.3"}, False),  # a chart dependency
+        ({"repository": "bitnami/redis", "tag": "7"}, False),  # no host: a name only under an image key
         ({"name": "app", "namespace": "x"}, False),
         ({"registry": "registry.k8s.io"}, False),  # a registry field not under an image key
         ({"imageRegistry": ""}, False),
