@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from _ruamel_yaml import CParser  # type: ignore[import-not-found]
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
-from ruamel.yaml.nodes import Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from rewriter import bounds
@@ -353,25 +353,37 @@ def compose_text(text: str) -> list[Node | None]:
 
 
 def _compose_quietly(text: str) -> list[Node | None]:
+    composer = _CComposer(text)
     try:
-        return list(_loader(pure=False).compose_all(text))
+        roots = []
+        while composer.check_node():
+            roots.append(composer.get_node())
+        return roots
     except MarkedYAMLError as first:
         try:
-            return list(_loader(pure=True).compose_all(text))
+            return list(_pure_loader().compose_all(text))
         except Exception:  # the pure composer has its own ways to fail; libyaml's error is the one to show
             raise first from None
+    finally:
+        composer.dispose()
 
 
 class _Resolver(VersionedResolver):
     """ruamel.yaml's resolver, looking up the YAML version's tag table once per loader, not per
-    scalar, and a plain scalar's tag once per value (keys and values repeat across documents)."""
+    scalar, and a plain scalar's tag once per value (keys and values repeat across documents).
+
+    Only plain scalars are looked up: without path resolvers (kmirror adds none), anything else
+    untagged takes its kind's default tag, as `BaseResolver.resolve` would give it.
+    """
 
     _table: Any = None
     _plain: dict[str, Any] | None = None
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not ScalarNode or not implicit[0]:
-            return super().resolve(kind, value, implicit)
+        if kind is not ScalarNode:
+            return self.DEFAULT_MAPPING_TAG if kind is MappingNode else self.DEFAULT_SEQUENCE_TAG
+        if not implicit[0]:
+            return self.DEFAULT_SCALAR_TAG
         if self._plain is None:
             self._plain = {}
         tag = self._plain.get(value)
@@ -390,8 +402,17 @@ class _Resolver(VersionedResolver):
         return self._table
 
 
-def _loader(pure: bool) -> YAML:
-    loader = YAML(typ="safe", pure=pure)
+class _CComposer(CParser, _Resolver):  # type: ignore[misc]
+    """libyaml's parser and composer with kmirror's resolver, built once per text: what
+    `YAML(typ="safe", pure=False).compose_all` runs, without a loader class made per call."""
+
+    def __init__(self, text: str) -> None:
+        CParser.__init__(self, text)
+        _Resolver.__init__(self, loadumper=self)
+
+
+def _pure_loader() -> YAML:
+    loader = YAML(typ="safe", pure=True)
     loader.Resolver = _Resolver
     return loader
 
