@@ -210,6 +210,12 @@ def format_key(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
+def _child_path(path: str, key: str) -> str:
+    """`format_key(path, key)`, the steps of repeated keys formatted once."""
+    after, first = _key_step(key)
+    return path + after if path else first
+
+
 @functools.lru_cache(maxsize=4096)
 def _key_step(key: str) -> tuple[str, str]:
     """What `format_key` appends for `key`: after a path, and as the first step (keys repeat: once each)."""
@@ -333,7 +339,8 @@ class _Walker:
 
     def mapping(self, node: MappingNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
         # A key YAML would type (`1: x`) is still a JSON key to kubectl: its text, then.
-        pairs = [(_string(k) or k.value, v) for k, v in node.value if isinstance(k, ScalarNode)]
+        pairs = [(k.value if k.ctag is _DEFAULT_STR else _string(k) or k.value, v) for k, v in node.value if isinstance(k, ScalarNode)]
+        keys_here = {k for k, _ in pairs}
         scalars = {k: text for k, v in pairs if k in _RESOURCE_KEYS and isinstance(v, ScalarNode) and (text := _string(v)) is not None}
         if "kind" in scalars and "apiVersion" in scalars:
             if _ignored(node):
@@ -341,28 +348,29 @@ class _Walker:
             resource = _resource(node, scalars)
             keys = ()
         sibling_name = scalars.get("name", "")
-        consumed = self.composed(pairs, path, resource, parent)
-        hub = any(k == "hub" for k, _ in pairs)  # istio: bare `image` names below it take this hub
+        consumed = frozenset() if compose.TRIGGER_KEYS.isdisjoint(keys_here) else self.composed(pairs, path, resource, parent)
+        hub = "hub" in keys_here  # istio: bare `image` names below it take this hub
         self.under_hub += hub
         for key, value in pairs:
             if key in consumed:
                 continue
-            after, first = _key_step(key)
-            child_path = path + after if path else first
-            child_keys = (*keys, key)
             if isinstance(value, ScalarNode):
                 text = _string(value)
+                if not text:
+                    continue
                 whole = (
                     key == "image"
                     or (key == "reference" and parent == "image")
                     or (_is_image_name(key) and _has_structure(text))
                     or (key in ("value", "default") and _is_image_name(sibling_name) and _has_structure(text))
-                    or self._declared(child_keys, resource)
                 )
-                carrier = _carrier(key, resource, keys)
-                self.scalar(value, child_path, child_keys, resource, carrier, whole=whole)
+                if not (whole or self.fields) and _inert(text):  # most scalars: nothing to find in them
+                    continue
+                child_keys = (*keys, key)
+                whole = whole or self._declared(child_keys, resource)
+                self.scalar(value, _child_path(path, key), child_keys, resource, _carrier(key, resource, keys), whole=whole)
             else:
-                self.node(value, child_path, child_keys, resource, key)
+                self.node(value, _child_path(path, key), (*keys, key), resource, key)
         self.under_hub -= hub  # not restored when walking fails: the walk is then abandoned
 
     def sequence(self, node: SequenceNode, path: str, keys: tuple[str, ...], resource: Resource, parent: str | None) -> None:
@@ -382,8 +390,6 @@ class _Walker:
 
     def composed(self, pairs: list[tuple[str, Node]], path: str, resource: Resource, parent: str | None) -> frozenset[str]:
         """Record the image the mapping's fields compose, if any; the keys that are its parts."""
-        if not any(k in compose.TRIGGER_KEYS for k, _ in pairs):
-            return frozenset()
         values = {k: v for k, v in pairs if isinstance(v, ScalarNode)}
         found = compose.shape({k: _text(v) for k, v in values.items()}, parent is not None and _is_image_name(parent), self.under_hub > 0)
         if found is None:
@@ -425,7 +431,7 @@ class _Walker:
 
     def scalar(self, node: ScalarNode, path: str, keys: tuple[str, ...], resource: Resource, carrier: str | None, whole: bool) -> None:
         value = _string(node)
-        if not value:
+        if not value or (not whole and _inert(value)):
             return
         verbatim = node.ctag is _DEFAULT_STR or not self._typed(node)
         carrier = carrier or "field"
@@ -591,6 +597,11 @@ def _tokens(value: str) -> Iterator[tuple[int, str]]:
             token, start = rest, start + len(scheme) + 3
         if "/" in token and _qualified(token):
             yield start, token
+
+
+def _inert(value: str) -> bool:
+    """Free text in which `_tokens` finds nothing (no `/`, no `=`) and no document is embedded."""
+    return "/" not in value and "=" not in value and not _may_embed(value)
 
 
 def _may_embed(value: str) -> bool:
