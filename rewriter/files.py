@@ -157,7 +157,7 @@ def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
     size = 0
     read = getattr(handle, "read1", handle.read)  # one read at a time: a terminal's end (Ctrl-D) is not sticky
     try:
-        while chunk := read(_CHUNK):
+        while chunk := read(_next_read(handle, size, limit)):
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
@@ -169,6 +169,19 @@ def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
     except OSError as exc:
         raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
     return b"".join(chunks)
+
+
+def _next_read(handle: BinaryIO, size: int, limit: int) -> int:
+    """How much to ask for next: the whole of a regular file (standard input too) at first, when
+    it is within the limit (one read instead of one per chunk); then, or for anything else, a chunk."""
+    if size == 0:
+        try:
+            status = os.fstat(handle.fileno())
+        except (OSError, ValueError):  # no file descriptor (io.UnsupportedOperation is both)
+            return _CHUNK
+        if stat.S_ISREG(status.st_mode) and _CHUNK < status.st_size <= limit:
+            return status.st_size
+    return _CHUNK
 
 
 def _too_large(name: str, limit: int) -> KmirrorError:
