@@ -283,3 +283,14 @@ def test_prefilter_keeps_every_spelling(text: str) -> None:
             locate(documents(source, may_hold_images))
         return
     assert locate(documents(source, may_hold_images)) == full
+
+
+def test_tags_stay_right_when_the_shared_cache_of_plain_scalars_starts_again() -> None:
+    # libyaml's composers share one cache of plain scalars' tags, emptied when full: a text with
+    # more distinct plain scalars than it holds still gets every tag right, before and after.
+    values = [f"{n}" if n % 2 else f"v{n}" for n in range(2 * stream_module._PLAIN_TAGS + 3)]
+    text = "".join(f"- {v}\n" for v in values)
+    for _ in range(2):
+        (root,) = stream_module.compose_text(text)
+        tags = [item.tag.rsplit(":", 1)[-1] for item in root.value]
+        assert tags == ["int" if v.isdigit() else "str" for v in values]
