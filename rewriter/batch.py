@@ -36,6 +36,7 @@ def process_files(names: Sequence[str], config: Config) -> Iterator[Outcome]:
         try:
             yield from pool.map(functools.partial(_process, config), names, chunksize=_CHUNK)
         except BrokenProcessPool:
+            _kill_workers()
             raise WorkerDied("a worker process reading the files ended abruptly (killed, or out of memory); no file changed") from None
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -44,6 +45,17 @@ def process_files(names: Sequence[str], config: Config) -> Iterator[Outcome]:
 
 class WorkerDied(Exception):
     """A worker process ended without an answer: not the input's fault as far as kmirror can tell (exit 3)."""
+
+
+def _kill_workers() -> None:
+    """End the pool's other workers for sure, before the pool waits for them.
+
+    The pool sends them SIGTERM, which a worker loses when it lands before the forked child
+    has started to run: CPython's fork clears the child's pending signals. That worker would
+    then wait forever to hand over its results, and the pool forever for it.
+    """
+    for worker in multiprocessing.active_children():
+        worker.kill()
 
 
 def _ignore_interrupts() -> None:
