@@ -16,9 +16,9 @@ such a list refuses (403) anything else at pull time, so kmirror can tell offlin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from rewriter.errors import KmirrorError
+from rewriter.files import read_text
 from rewriter.findings import NOT_ALLOWED, Finding
 from rewriter.plan import Image
 from rewriter.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
@@ -76,13 +76,7 @@ def parse_allowlist(text: str, origin: str) -> AllowList:
 
 def load_allowlist(path: str) -> AllowList:
     """Read and parse the allow-list file at `path`; KmirrorError when unreadable or invalid."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise KmirrorError(f"cannot read allow-list: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KmirrorError(f"cannot read allow-list: {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_allowlist(text, path)
+    return parse_allowlist(read_text(path, "allow-list"), path)
 
 
 def _pattern(entry: str) -> Pattern:

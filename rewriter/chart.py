@@ -38,6 +38,7 @@ from rewriter import compose
 from rewriter.child import Limits
 from rewriter.config import Config
 from rewriter.errors import KmirrorError
+from rewriter.files import check_size, read
 from rewriter.helm import ChartRef, Render, pull, template
 from rewriter.locate import whole_reference
 from rewriter.pipeline import Outcome, process
@@ -168,18 +169,14 @@ def _read_archive(archive: Path, scope: Keys, aliases: dict[str, list[str]], sho
 
 
 def _member_text(tar: tarfile.TarFile, member: tarfile.TarInfo, shown: str) -> str:
+    check_size(member.size, f"{shown}:{member.name}", "chart")  # before extracting: what the archive says it holds
     handle = tar.extractfile(member)
     assert handle is not None  # a regular file
     return decode(handle.read(), f"{shown}:{member.name}").text
 
 
 def _text(path: Path) -> str:
-    try:
-        return decode(path.read_bytes(), str(path)).text
-    except FileNotFoundError:
-        raise KmirrorError(f"cannot read chart: {path}: no such file") from None
-    except OSError as exc:
-        raise KmirrorError(f"cannot read chart: {path}: {exc.strerror or exc}") from None
+    return decode(read(str(path), "chart"), str(path)).text
 
 
 def _load(text: str, name: str) -> object:

@@ -32,7 +32,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rewriter.bounds import LimitError, check
 from rewriter.errors import KmirrorError
-from rewriter.files import anchored
+from rewriter.files import anchored, read_text
 from rewriter.rules import Prefix, Rule, RuleError, RuleSet, make_rule, parse_prefix
 
 if TYPE_CHECKING:
@@ -377,10 +377,5 @@ def load_config(config: str | None, preset: str | None, cwd: Path) -> Config:
 
 
 def read_rules_file(path: Path) -> str:
-    """The text of rules file `path`; KmirrorError `cannot read config: ...` (quoting none of it)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KmirrorError(f"cannot read config: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KmirrorError(f"cannot read config: {path}: {exc}") from None
+    """The text of rules file `path` (bounded: `files.read_text`); KmirrorError `cannot read config: ...` (quoting none of it)."""
+    return read_text(str(path), "config")

@@ -123,36 +123,54 @@ def max_input() -> int:
     return int(value) * 1_000_000
 
 
-def read(name: str) -> bytes:
-    """The bytes of file `name` (`-` is standard input); KmirrorError when unreadable.
+def read(name: str, what: str = "") -> bytes:
+    """The bytes of file `name` (`-` is standard input); KmirrorError (`cannot read[ WHAT]: ...`) when unreadable.
 
     At most `max_input()` bytes are read: a larger input, or one that never ends, is refused
     in bounded memory. A named device or socket is refused unread; a FIFO (`<(helm template ...)`)
     and standard input are read until they end. Reading stops early at a chunk holding a NUL
     byte: that is binary data, which `stream.decode` refuses.
     """
-    limit = max_input()
+    failure = f"cannot read {what}" if what else "cannot read"
     if name == STDIN:
         if sys.stdin is None:  # `kmirror <&-`: Python found no file descriptor 0
-            raise KmirrorError("cannot read: -: standard input is closed")
-        return _bounded(sys.stdin.buffer, name, limit)
+            raise KmirrorError(f"{failure}: -: standard input is closed")
+        return _bounded(sys.stdin.buffer, name, max_input(), failure)
+    return _read_file(name, failure)
+
+
+def read_text(name: str, what: str) -> str:
+    """The text of file `name` (never standard input) that kmirror reads besides its input: a rules
+    file, an allow-list, a lock file, a plugin's configuration. Bounded as `read` is (a rules file
+    named `/dev/zero` is refused, not read until memory runs out); a byte-order mark is dropped.
+    KmirrorError `cannot read WHAT: NAME: why`.
+    """
+    data = _read_file(name, f"cannot read {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise KmirrorError(f"cannot read {what}: {name}: invalid UTF-8 at byte {exc.start}") from None
+
+
+def _read_file(name: str, failure: str) -> bytes:
+    limit = max_input()
     try:
         with open(name, "rb") as handle:
             status = os.fstat(handle.fileno())
             if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode) or stat.S_ISSOCK(status.st_mode):
-                raise KmirrorError(f"cannot read: {name}: not a regular file (a device or socket)")
+                raise KmirrorError(f"{failure}: {name}: not a regular file (a device or socket)")
             if stat.S_ISREG(status.st_mode) and status.st_size > limit:
-                raise _too_large(name, limit)
-            return _bounded(handle, name, limit)
+                raise _too_large(failure, name, limit)
+            return _bounded(handle, name, limit, failure)
     except FileNotFoundError:
-        raise KmirrorError(f"cannot read: {name}: no such file") from None
+        raise KmirrorError(f"{failure}: {name}: no such file") from None
     except IsADirectoryError:
-        raise KmirrorError(f"cannot read: {name}: is a directory") from None
+        raise KmirrorError(f"{failure}: {name}: is a directory") from None
     except OSError as exc:
-        raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
+        raise KmirrorError(f"{failure}: {name}: {exc.strerror or exc}") from None
 
 
-def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
+def _bounded(handle: BinaryIO, name: str, limit: int, failure: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     read = getattr(handle, "read1", handle.read)  # one read at a time: a terminal's end (Ctrl-D) is not sticky
@@ -161,13 +179,13 @@ def _bounded(handle: BinaryIO, name: str, limit: int) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                raise _too_large(name, limit)
+                raise _too_large(failure, name, limit)
             if b"\x00" in chunk:
                 break
     except IsADirectoryError:
-        raise KmirrorError(f"cannot read: {name}: is a directory") from None
+        raise KmirrorError(f"{failure}: {name}: is a directory") from None
     except OSError as exc:
-        raise KmirrorError(f"cannot read: {name}: {exc.strerror or exc}") from None
+        raise KmirrorError(f"{failure}: {name}: {exc.strerror or exc}") from None
     return b"".join(chunks)
 
 
@@ -184,8 +202,15 @@ def _next_read(handle: BinaryIO, size: int, limit: int) -> int:
     return _CHUNK
 
 
-def _too_large(name: str, limit: int) -> KmirrorError:
-    return KmirrorError(f"cannot read: {name}: larger than {limit // 1_000_000} MB (set {INPUT_VARIABLE} to raise the limit)")
+def check_size(size: int, name: str, what: str) -> None:
+    """Refuse, as `read` would, a file of `size` bytes beyond `max_input()` (one inside an archive)."""
+    limit = max_input()
+    if size > limit:
+        raise _too_large(f"cannot read {what}", name, limit)
+
+
+def _too_large(failure: str, name: str, limit: int) -> KmirrorError:
+    return KmirrorError(f"{failure}: {name}: larger than {limit // 1_000_000} MB (set {INPUT_VARIABLE} to raise the limit)")
 
 
 def _real(path: str | Path) -> Path:

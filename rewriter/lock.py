@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple
 
 from rewriter.config import Config
 from rewriter.errors import KmirrorError
+from rewriter.files import read_text
 from rewriter.inventory import Pair
 from rewriter.pin import resolve
 from rewriter.reference import ReferenceError, parse
@@ -68,11 +68,9 @@ def make_lock(pairs: list[Pair], config: Config, done: Progress) -> str:
 def read_lock(path: str) -> list[Locked]:
     """The entries of the lock file at `path`; KmirrorError saying which entry is wrong and why."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KmirrorError(f"cannot read lock: {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise KmirrorError(f"cannot read lock: {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        data = json.loads(read_text(path, "lock"))
+    except ValueError as exc:
+        raise KmirrorError(f"cannot read lock: {path}: {exc}") from None
     if not isinstance(data, dict) or data.get(LOCK_KEY) != LOCK_VERSION or not isinstance(data.get("images"), list):
         raise KmirrorError(f"invalid lock: {path}: not a kmirror lock (written by kmirror images --format lock)")
     entries = []

@@ -30,6 +30,7 @@ from pathlib import Path
 from rewriter import console
 from rewriter.console import EXIT_FINDINGS, EXIT_OK
 from rewriter.errors import KmirrorError
+from rewriter.files import STDIN, read, read_text
 from rewriter.findings import Finding
 from rewriter.krm import API_VERSION, KIND, load_image_mirror
 from rewriter.pipeline import Outcome, process
@@ -93,11 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _transform_stdin(args: list[str]) -> int:
     if len(args) != 1:
         raise KmirrorError(f"usage: {KIND} CONFIG_FILE: kustomize runs this plugin with one argument, got {len(args)}")
-    try:
-        config_text = Path(args[0]).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KmirrorError(f"cannot read config: {args[0]}: {exc}") from None
-    outcome = transform(config_text, "transformer config", sys.stdin.buffer.read())
+    outcome = transform(read_text(args[0], "config"), "transformer config", read(STDIN))
     failures = outcome.findings(after_rewrite=True)
     if failures:
         for finding in failures:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rewriter.config import Config
+from rewriter.errors import KmirrorError
+from rewriter.files import read
 from rewriter.locate import references_in_text
 from rewriter.pipeline import process
 from rewriter.reference import ReferenceError, parse
@@ -46,7 +48,7 @@ def notes(paths: list[str], config: Config) -> list[str]:
                 f"rewriting {name} cannot mirror it ({hint}); render the chart through kmirror, or change the template"
             )
         for sub in sorted((chart / "charts").glob("*/values.yaml")):
-            if os.path.realpath(sub) not in given and process(sub.read_bytes(), str(sub), config).changed:
+            if os.path.realpath(sub) not in given and process(read(str(sub)), str(sub), config).changed:
                 found.append(f"kmirror: warning: {sub}: this subchart's values hold images the rules mirror: rewrite it too, or they render unchanged")
     return found
 
@@ -55,9 +57,9 @@ def _literal(folder: Path) -> Iterator[tuple[Path, int, str]]:
     """(file, 1-based line, reference) for each image written outside `{{ }}` in the templates under `folder`."""
     for template in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _TEMPLATE_SUFFIXES):
         try:
-            text = template.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue  # not a text template: helm would refuse it anyway
+            text = read(str(template)).decode("utf-8")
+        except (KmirrorError, UnicodeDecodeError):
+            continue  # not a text template (or beyond the input limit): helm would refuse it anyway
         for number, line in enumerate(text.splitlines(), 1):
             plain = re.sub(r"\{\{.*?\}\}", " ", line)  # what a template computes is read from values, not written here
             match = _IMAGE_LINE_RE.match(plain)

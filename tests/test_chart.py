@@ -180,6 +180,27 @@ def test_packaged_subchart(helm: str, tmp_path: Path) -> None:
     assert (chart / "values.yaml").read_text() == before
 
 
+def test_a_packaged_subchart_beyond_the_input_limit_is_refused_unextracted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The size is the archive's word for it: a values.yaml of 3 MB, compressed to a few kB, is not extracted.
+    import io
+    import tarfile
+
+    from rewriter.chart import read_chart
+
+    chart = copy_chart("demo", tmp_path)
+    shutil.rmtree(chart / "charts" / "sub")
+    with tarfile.open(chart / "charts" / "sub-0.1.0.tgz", "w:gz") as tar:
+        for name, data in (("sub/Chart.yaml", b"apiVersion: v2\nname: sub\nversion: 0.1.0\n"), ("sub/values.yaml", b"#" * 3_000_000 + b"\n")):
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    monkeypatch.setenv("KMIRROR_MAX_INPUT_MB", "2")
+    with pytest.raises(KmirrorError, match=r"^cannot read chart: charts/sub-0.1.0.tgz:sub/values.yaml: larger than 2 MB \(set KMIRROR_MAX_INPUT_MB to raise the limit\)$"):
+        read_chart(chart)
+    monkeypatch.setenv("KMIRROR_MAX_INPUT_MB", "4")
+    assert [f.name for f in read_chart(chart)][-1] == "charts/sub-0.1.0.tgz:sub/values.yaml"
+
+
 @pytest.mark.parametrize("helm", HELMS)
 def test_packaged_chart(helm: str, tmp_path: Path) -> None:
     env = helm_env(tmp_path)

@@ -259,6 +259,28 @@ def test_input_beyond_the_size_limit_is_refused_in_bounded_memory(folder: Path) 
     _one_error(_shell("KMIRROR_MAX_INPUT_MB=0 kmirror check big.yaml", folder), "invalid environment: KMIRROR_MAX_INPUT_MB='0': expected a positive whole number of megabytes")
 
 
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        ("kmirror -c zero.yaml < pod.yaml", "config"),
+        ("kmirror check -c zero.yaml pod.yaml", "config"),
+        ("kmirror check --allowlist zero.yaml pod.yaml", "allow-list"),
+        ("kmirror verify --lock zero.yaml", "lock"),
+    ],
+)
+def test_the_other_files_kmirror_reads_are_bounded_too(folder: Path, command: str, what: str) -> None:
+    # Rules files, allow-lists and lock files are read as the input is: a device is refused unread,
+    # and one that never ends stops at the input limit (it took all memory, then exit 3).
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    _one_error(_shell(command, folder), f"cannot read {what}: zero.yaml: not a regular file (a device or socket)")
+    endless = "KMIRROR_MAX_INPUT_MB=2 /usr/bin/time -q -f 'peak %M' " + command.replace("zero.yaml", "<(yes '# a comment')")
+    result = _shell(endless, folder)
+    assert result.returncode == 2, result.stderr
+    message, peak = result.stderr.decode().splitlines()[-2:]
+    assert message == f"kmirror: error: cannot read {what}: /dev/fd/63: larger than 2 MB (set KMIRROR_MAX_INPUT_MB to raise the limit)"
+    assert int(peak.split()[1]) < 100_000  # kB
+
+
 def test_devices_are_refused_unread(folder: Path) -> None:
     (folder / "zero.yaml").symlink_to("/dev/zero")
     _one_error(_shell("kmirror check zero.yaml", folder), "cannot read: zero.yaml: not a regular file (a device or socket)")
