@@ -26,7 +26,7 @@ from rewriter.files import read_text
 from rewriter.inventory import Pair
 from rewriter.pin import resolve
 from rewriter.reference import ReferenceError, parse
-from rewriter.registry import FAILED, PRESENT, Answer, Options, check
+from rewriter.registry import FAILED, PRESENT, Answer, Options, check, report_line
 
 LOCK_KEY, LOCK_VERSION = "kmirror-lock", 1
 DIFFERENT = "different"
@@ -102,10 +102,7 @@ def check_lock(entries: list[Locked], options: Options, done: Progress) -> list[
 
 def lock_report(judged: list[tuple[Locked, Answer]]) -> tuple[str, bool]:
     """`verify --lock`'s output (what is wrong, then a summary) and whether every image is as locked."""
-    lines = [
-        f"{entry.mirror}: {answer.state}{': ' + answer.detail if answer.detail else ''} (source {entry.source})\n"
-        for entry, answer in judged if answer.state != PRESENT
-    ]
+    lines = [report_line(entry.mirror, answer.state, answer.detail, entry.source) for entry, answer in judged if answer.state != PRESENT]
     counts = {state: sum(1 for _, a in judged if a.state == state) for state in (PRESENT, DIFFERENT, "missing", "denied", FAILED)}
     tally = ", ".join(f"{n} {state}" for state, n in counts.items() if n or state == PRESENT)
     lines.append(f"{len(judged)} locked images: {tally}\n")

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 from rewriter.auth import Credentials, CredentialLookup, no_credentials
 from rewriter.config import RegistrySettings, settings_for
-from rewriter.errors import KmirrorError
+from rewriter.errors import KmirrorError, printable
 from rewriter.reference import DOCKER_HUB, ImageRef
 
 if TYPE_CHECKING:
@@ -105,6 +105,12 @@ class Answer:
     state: str
     detail: str = ""
     digest: str | None = None
+
+
+def report_line(mirror: object, state: str, detail: str, source: object) -> str:
+    """One line of `verify`'s report: the mirror's state, and why; what a registry said (in `detail`:
+    its error text, the digest it sent) is shown with control characters escaped."""
+    return f"{mirror}: {state}{': ' + printable(detail) if detail else ''} (source {source})\n"
 
 
 @dataclass(frozen=True)

@@ -383,3 +383,18 @@ def test_verify_trusts_the_ca_file_of_the_rules_file(servers: Callable[..., Serv
     untrusted = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert untrusted.returncode == 2
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr and "set ca_file for it under registries:" in untrusted.stderr
+
+
+def test_what_a_registry_says_reaches_the_report_escaped(servers: Callable[..., Server], tmp_path: Path) -> None:
+    # A registry's words (here the digest it sends) are shown with control characters escaped:
+    # a hostile mirror cannot rewrite the terminal of whoever runs `verify`.
+    hostile = servers(reply(200, {"Docker-Content-Digest": "sha256:\x1b[2J\x1b[31mfine"}))
+    (tmp_path / ".kmirror.yaml").write_text(f"mirrors:\n  - {{from: docker.io, to: {hostile.host}/hub}}\nregistries:\n  {hostile.host}: {{plain_http: true}}\n")
+    (tmp_path / "pod.yaml").write_text(f"kind: Pod\nspec:\n  containers:\n  - {{name: a, image: 'nginx@{DIGEST}'}}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("KMIRROR_CONFIG", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG")}
+    env.update(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    run = [sys.executable, "-c", "import sys; from rewriter.cli import main; sys.exit(main())", "verify", "pod.yaml"]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "\x1b" not in done.stdout
+    assert f"{hostile.host}/hub/library/nginx@{DIGEST}: missing: the registry answered digest sha256:\\x1b[2J\\x1b[31mfine (source nginx@{DIGEST})\n" in done.stdout

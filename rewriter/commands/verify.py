@@ -67,7 +67,7 @@ def _verify_lock(lock: str, paths: list[str] | None, other: bool, username: str 
 
 
 def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Answer]) -> int:
-    from rewriter.registry import PRESENT
+    from rewriter.registry import PRESENT, report_line
 
     lines = []
     counts: Counter[str] = Counter()
@@ -79,7 +79,7 @@ def _write_verify(pairs: list[Pair], refused: list[Pair], answers: dict[str, Ans
             state, detail = answer.state, answer.detail
         counts[state] += 1
         if state != PRESENT:
-            lines.append(f"{pair.mirror}: {state}{': ' + detail if detail else ''} (source {pair.source})\n")
+            lines.append(report_line(pair.mirror, state, detail, pair.source))
     if not pairs:
         lines.append("no rewritten images to verify\n")
     else:
