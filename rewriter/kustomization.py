@@ -10,6 +10,12 @@ appended to the tag. Where entries are read:
 - a kustomization: a document of `kind: Kustomization` or `Component`, or any document of a
   file named `kustomization.yaml`, `kustomization.yml` or `Kustomization`: `images[]`;
 - Flux's Kustomization (`kustomize.toolkit.fluxcd.io`): `spec.images[]`;
+- Flux's HelmRelease (`helm.toolkit.fluxcd.io`): `spec.postRenderers[].kustomize.images[]`, which
+  helm-controller applies to the rendered chart. The chart's own default values are not in these
+  files (it usually comes from a repository), so the images they give render as written and the
+  matcher is kept as written; `newName` is mirrored. Where the HelmRelease's own `spec.values`
+  give an image the matcher matches and the rules mirror, the render would carry the mirror and
+  the matcher would miss it: KM002, no edit;
 - Argo CD's Application (and an ApplicationSet's template): `spec.source.kustomize.images[]`
   and `spec.sources[].kustomize.images[]`, each a string that Argo CD hands to
   `kustomize edit set image`: `name=newName[:tag][@digest]`, `name:tag`, `name@digest`.
@@ -56,11 +62,13 @@ CARRIER = "kustomize-images"  # Location.carrier of a `newName`
 # Searched in whole streams, so each starts with literal text, which the search finds fast
 # (a pattern starting with `^` or a newline is tried at every line); `_top_level` then checks
 # that a match starts a line.
-_KINDS_RE = re.compile(rb"kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b")
-_TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet)\b", re.MULTILINE)  # in one document
+_KINDS_RE = re.compile(rb"kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet|HelmRelease)\b")
+_TOP_KIND_RE = re.compile(r"^kind:[ \t]*[\"']?(?:Kustomization|Component|Application|ApplicationSet|HelmRelease)\b", re.MULTILINE)  # in one document
 # The stream starts with a sequence: `- ` or `[` after blank lines, comments and markers (not a
 # second `---`, which starts a document: a stream of manifests must not be composed whole here).
 _SEQUENCE_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]|#[^\n]*\n|---[ \t]*\r?\n)*(?:-[ \t\r\n]|\[)")
+# What may follow a matcher in an image (kustomize api/filters/imagetag): a tag, a digest.
+_TAG_SUFFIX = r"(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9_.{}-]*)?$"
 _REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|git::|(?:github\.com|gitlab\.com|bitbucket\.org)/)|\?ref=|\?version=", re.IGNORECASE)
 
 
@@ -77,7 +85,8 @@ class Entry(NamedTuple):
 
     `claimed` holds the stream's spans of the scalars the entry is written in (references
     found inside them are this module's to decide); `name`/`new_name` are None when their text is
-    not verbatim in the file (escapes) or is templated.
+    not verbatim in the file (escapes) or is templated. `values` is set for a HelmRelease's
+    post-renderer: the path of the values in the same document (its matcher is kept as written).
     """
 
     document: int
@@ -90,6 +99,7 @@ class Entry(NamedTuple):
     new_tag: str | None
     digest: str | None
     raw_name: str
+    values: str | None = None
 
 
 class Note(NamedTuple):
@@ -265,6 +275,14 @@ def _document(document: Document, named: bool, entries: list[Entry], notes: list
         spec = top.get("spec")
         if isinstance(spec, MappingNode):
             _mappings(document, resource, _pairs(spec).get("images"), "spec.images", entries)
+    elif kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
+        spec = top.get("spec")
+        renderers = _pairs(spec).get("postRenderers") if isinstance(spec, MappingNode) else None
+        for i, renderer in enumerate(renderers.value if isinstance(renderers, SequenceNode) else ()):
+            kustomize = _pairs(renderer).get("kustomize") if isinstance(renderer, MappingNode) else None
+            if isinstance(kustomize, MappingNode):
+                path = f"spec.postRenderers[{i}].kustomize.images"
+                _mappings(document, resource, _pairs(kustomize).get("images"), path, entries, values="spec.values")
     elif kind in ("Kustomization", "Component") or (named and kind is None):
         _mappings(document, resource, top.get("images"), "images", entries)
         _remote(document, top, notes)
@@ -294,7 +312,7 @@ def _argo_images(spec: dict[str, Node], prefix: str) -> Iterator[tuple[str, Node
             yield f"{path}.kustomize.images", _pairs(kustomize)["images"]
 
 
-def _mappings(document: Document, resource: Resource, images: Node | None, path: str, entries: list[Entry]) -> None:
+def _mappings(document: Document, resource: Resource, images: Node | None, path: str, entries: list[Entry], values: str | None = None) -> None:
     if not isinstance(images, SequenceNode):
         return
     for i, item in enumerate(images.value):
@@ -318,6 +336,7 @@ def _mappings(document: Document, resource: Resource, images: Node | None, path:
                 new_tag=_scalar(fields.get("newTag")),
                 digest=_scalar(fields.get("digest")),
                 raw_name=str(name.value),
+                values=values,
             )
         )
 
@@ -392,7 +411,18 @@ def _plan_entry(source: Source, entry: Entry, rules: RuleSet, images: list[Image
     changes: list[Edit] = []
     trouble: list[str] = []
     matcher = whole_reference(entry.raw_name)
-    if matcher is None or matcher.tag is not None or matcher.digest is not None:
+    if entry.values is not None:
+        for image in _values_it_would_miss(entry, images):
+            mirrored = image.decision.mirrored
+            assert mirrored is not None
+            trouble.append(
+                f"{image.location.path} gives {image.location.text}, which the rules mirror to {mirrored}: the matcher would then miss it, "
+                f"and it must stay as written for the chart's own images; neither is changed: give the entry newName "
+                f"{ImageRef(mirrored.domain, mirrored.path, None, None)} instead"
+            )
+            spans = [(part.start, part.end) for part in image.location.parts] or [(image.location.start, image.location.end)]
+            edits[:] = [e for e in edits if not any(start <= e.start and e.end <= end for start, end in spans)]
+    elif matcher is None or matcher.tag is not None or matcher.digest is not None:
         if not templated(entry.raw_name) and _touched_by_rules(entry.raw_name, rules):
             trouble.append(f"matcher {entry.raw_name!r} is not a plain image name, so kmirror cannot tell which images it matches once rewritten")
     else:
@@ -429,6 +459,25 @@ def _plan_entry(source: Source, entry: Entry, rules: RuleSet, images: list[Image
         ))
         return
     edits.extend(changes)
+
+
+def matches(name: str, value: str) -> bool:
+    """True when an entry whose `name` is this matcher applies to image `value` (as written)."""
+    try:
+        return re.match("^" + name + _TAG_SUFFIX, value) is not None
+    except re.error:  # kustomize ignores the compile error and then cannot match either
+        return False
+
+
+def _values_it_would_miss(entry: Entry, images: list[Image]) -> Iterator[Image]:
+    """For a HelmRelease's post-renderer entry (its matcher kept as written): the images of the
+    release's own values that the matcher matches and the rules mirror, which it would then miss."""
+    assert entry.values is not None
+    for image in images:
+        location = image.location
+        inside = location.path == entry.values or location.path.startswith((entry.values + ".", entry.values + "["))
+        if location.document == entry.document and inside and image.decision.mirrored is not None and matches(entry.raw_name, location.text):
+            yield image
 
 
 def _per_tag(ref: ImageRef, rules: RuleSet) -> bool:

@@ -32,11 +32,10 @@ from dataclasses import dataclass
 
 from rewriter.child import Limits, executable, run
 from rewriter.errors import KmirrorError, child_failure
-from rewriter.kustomization import CARRIER, split
+from rewriter.kustomization import CARRIER, matches, split
 from rewriter.plan import Image
 
 _REACHED_RE = re.compile(r"(?:^|\.)(?:containers|initContainers)\[\d+\]\.image$")
-_TAG_SUFFIX = r"(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9_.{}-]*)?$"
 
 
 def build_command(
@@ -131,11 +130,7 @@ def reached(image: Image) -> bool:
 def apply_entries(value: str, entries: Iterable[Entry]) -> str:
     """What kustomize's image transformer makes of `value` with `entries`, applied in order."""
     for entry in entries:
-        try:
-            matched = re.match("^" + entry.name + _TAG_SUFFIX, value) is not None
-        except re.error:  # kustomize ignores the compile error and then cannot match either
-            matched = False
-        if not matched:
+        if not matches(entry.name, value):
             continue
         name, tag, digest = split(value)
         name = entry.new_name or name

@@ -181,6 +181,92 @@ def test_flux_kustomization_spec_images() -> None:
     assert "- name: harbor.example.com/ghcr.io/stefanprodan/podinfo\n" in _rewrite(text, "apps.yaml")[0]
 
 
+HELM_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: metrics-server
+  namespace: kube-system
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: metrics-server
+      version: 3.13.1
+      sourceRef: {kind: HelmRepository, name: metrics-server}
+  values:
+    addonResizer:
+      enabled: true
+  postRenderers:
+    # helm-controller runs kustomize's images transformer over the rendered chart
+    - kustomize:
+        images:
+          - name: registry.k8s.io/metrics-server/metrics-server
+            newName: quay.io/example-org/metrics-server
+            newTag: v0.8.0
+          - name: registry.k8s.io/autoscaling/addon-resizer
+            newName: quay.io/example-org/addon-resizer
+            newTag: "1.8.22"
+"""
+FLUX_RULES = "mirrors:\n  - {from: registry.k8s.io, to: harbor.example.com/k8s}\n  - {from: quay.io, to: harbor.example.com/quay}\nblocked: [quay.io]\n"
+
+
+def test_flux_helmrelease_post_renderer_keeps_its_matchers_and_mirrors_new_names() -> None:
+    # The matchers name the chart's own images, which come from a chart repository, not these files.
+    text, problems = _rewrite(HELM_RELEASE, "release.yaml", FLUX_RULES)
+    assert problems == []
+    assert text == HELM_RELEASE.replace("newName: quay.io/", "newName: harbor.example.com/quay/")
+    outcome = process(HELM_RELEASE.encode(), "release.yaml", parse_config(FLUX_RULES, "rules.yaml"))
+    blocked = [f.ref for f in outcome.findings(after_rewrite=False) if f.code == "KM001"]
+    assert blocked == ["quay.io/example-org/metrics-server", "quay.io/example-org/addon-resizer"]  # the gate sees what is pulled
+
+
+def test_flux_helmrelease_values_that_a_kept_matcher_would_miss_are_reported_and_left() -> None:
+    # The release's own values give the image the matcher names: mirrored, the render would carry
+    # the mirror and the entry's tag would silently stop applying.
+    release = HELM_RELEASE.replace(
+        "    addonResizer:\n      enabled: true\n",
+        "    addonResizer:\n      enabled: true\n    image:\n      repository: registry.k8s.io/metrics-server/metrics-server\n",
+    ).replace("            newName: quay.io/example-org/metrics-server\n", "")
+    text, problems = _rewrite(release, "release.yaml", FLUX_RULES)
+    assert text == release.replace("newName: quay.io/", "newName: harbor.example.com/quay/")  # the values are not edited
+    assert len(problems) == 1 and "KM002" in problems[0]
+    assert "spec.values.image gives registry.k8s.io/metrics-server/metrics-server" in problems[0]
+    assert "give the entry newName harbor.example.com/k8s/metrics-server/metrics-server instead" in problems[0]
+
+
+def test_flux_helmrelease_post_renderer_commutes_with_rendering(tmp_path: Path) -> None:
+    # What helm-controller does with a HelmRelease (internal/postrender): render the chart with
+    # spec.values, then build the render with kustomize and the post-renderer's images. Here with the
+    # pinned helm 3 and kubectl's kustomize, on the vendored metrics-server chart (fixtures/charts).
+    chart = ROOT / "fixtures" / "charts" / "metrics-server"
+    (tmp_path / ".kmirror.yaml").write_text(FLUX_RULES, encoding="utf-8")
+    release = tmp_path / "release.yaml"
+    release.write_text(HELM_RELEASE, encoding="utf-8")
+
+    def flux_render() -> bytes:
+        spec = yaml.safe_load(release.read_text(encoding="utf-8"))["spec"]
+        build = tmp_path / "build"
+        shutil.rmtree(build, ignore_errors=True)
+        build.mkdir()
+        (build / "values.yaml").write_text(yaml.safe_dump(spec["values"]), encoding="utf-8")
+        done = subprocess.run([tool("helm3"), "template", "metrics-server", str(chart), "-f", str(build / "values.yaml")], capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        (build / "rendered.yaml").write_bytes(done.stdout)
+        images = [image for renderer in spec["postRenderers"] for image in renderer["kustomize"]["images"]]
+        (build / "kustomization.yaml").write_text(yaml.safe_dump({"resources": ["rendered.yaml"], "images": images}), encoding="utf-8")
+        return _build(build, ".")
+
+    before = flux_render()
+    assert b"image: quay.io/example-org/metrics-server:v0.8.0\n" in before and b"image: quay.io/example-org/addon-resizer:1.8.22\n" in before
+    filtered = _kmirror(cwd=tmp_path, stdin=before)
+    assert filtered.returncode == 0, filtered.stderr.decode()
+    rewritten = _kmirror("rewrite", "-w", "release.yaml", cwd=tmp_path)
+    assert rewritten.returncode == 0, rewritten.stderr.decode()
+    assert flux_render() == filtered.stdout != before
+    assert _kmirror("check", "release.yaml", cwd=tmp_path).returncode == 0  # nothing blocked is pulled any more
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
