@@ -176,6 +176,27 @@ def test_template_notes_name_hard_coded_images(tmp_path: Path) -> None:
     assert "busybox" not in done.stderr.decode()  # no rule for docker.io: nothing to say
 
 
+def test_template_notes_name_a_registry_written_before_values(tmp_path: Path) -> None:
+    """A template that writes the registry and reads the rest from values: rewriting values cannot mirror it."""
+    chart = tmp_path / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("image:\n  repository: org/app\n  tag: v1\n")
+    (chart / "templates" / "deploy.yaml").write_text(
+        'spec:\n  containers:\n  - name: app\n    image: "quay.io/{{ .Values.image.repository }}:{{ .Values.image.tag }}"\n'
+        '  - name: other\n    image: "ghcr.io/{{ .Values.image.repository }}"\n'
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("mirrors:\n  - {from: quay.io, to: harbor.example.com/quay}\n")
+    done = subprocess.run([str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.decode().splitlines() if line.startswith("kmirror: warning:")]
+    assert notes == [  # ghcr.io has no rule: nothing to say of it
+        "kmirror: warning: demo/templates/deploy.yaml:4: the registry quay.io/ is written in the template before what values fill in: "
+        "rewriting demo/values.yaml cannot mirror it (mirror: harbor.example.com/quay/); render the chart through kmirror, or change the template"
+    ]
+
+
 def test_template_notes_name_subchart_values_left_out(tmp_path: Path) -> None:
     """A subchart's own values.yaml holding mirrored images is named when it is not rewritten too."""
     chart = tmp_path / "demo"
