@@ -17,8 +17,10 @@ custom resources; README lists an example of each):
 
 A registry-bearing field with no name beside it is a prefix shared by other images: a `hub`
 next to a `tag` (istio's `global.hub`), a `registry` under a key naming an image
-(ingress-nginx's `global.image.registry`), an `imageRegistry` (Bitnami's `global`). It is
-decided as `PREFIX/*`: rewritten when the rules move everything under it alike, else KM002.
+(ingress-nginx's `global.image.registry`), an `imageRegistry` (Bitnami's `global`) or any
+`...ImageRegistry` whose value names a registry host (Strimzi's `defaultImageRegistry: quay.io`,
+joined with `defaultImageRepository` and each image's name). It is decided as `PREFIX/*`:
+rewritten when the rules move everything under it alike, else KM002.
 
 A mapping whose `image` is a bare name next to `tag`/`version`/`digest` but with no
 registry-bearing sibling (or an empty one), or below a mapping with a `hub`, takes its
@@ -41,7 +43,8 @@ PREFIX_KEYS = ("registry", "hub")
 TAG_KEYS = ("tag", "version")
 DIGEST_KEYS = ("digest", "sha")
 NAME_KEYS = frozenset({"image", "repository", "name"})
-TRIGGER_KEYS = NAME_KEYS | {"hub", "registry", "imageRegistry"}  # a mapping with none of these composes nothing
+TRIGGER_KEYS = NAME_KEYS | {"hub", "registry", "imageRegistry"}  # with none of these (`triggered`), a mapping composes nothing
+_SHARED_REGISTRY_SUFFIX = "ImageRegistry"  # `defaultImageRegistry`: a registry for every image of a chart
 PROBE = "kmirror-probe/any-image"  # stands for every image under a prefix field when deciding it
 _POLICY_KEYS = ("pullPolicy", "imagePullPolicy")
 
@@ -77,6 +80,11 @@ class Part(NamedTuple):
     end: int
 
 
+def triggered(keys: set[str]) -> bool:
+    """A mapping with these keys may compose an image (else `shape` is None whatever the values)."""
+    return not TRIGGER_KEYS.isdisjoint(keys) or any(key.endswith(_SHARED_REGISTRY_SUFFIX) for key in keys)
+
+
 def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape | None:
     """The composed-image shape of a mapping with these string `values`, or None.
 
@@ -87,6 +95,9 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
     if not any(key in values for key in NAME_KEYS):
         for key, beside in (("hub", tag is not None), ("registry", image_parent), ("imageRegistry", True)):
             if key in values and beside and values[key] and _prefix(values[key]):
+                return Shape(key, None, None, None, frozenset({key}), composable=True)
+        for key, value in values.items():
+            if key.endswith(_SHARED_REGISTRY_SUFFIX) and value and _prefix(value) and _names_its_host(f"{value}/{PROBE}"):
                 return Shape(key, None, None, None, frozenset({key}), composable=True)
         return None
     digest = next((k for k in DIGEST_KEYS if k in values), None)

@@ -348,7 +348,7 @@ class _Walker:
             resource = _resource(node, scalars)
             keys = ()
         sibling_name = scalars.get("name", "")
-        consumed = frozenset() if compose.TRIGGER_KEYS.isdisjoint(keys_here) else self.composed(pairs, path, resource, parent)
+        consumed = self.composed(pairs, path, resource, parent) if compose.triggered(keys_here) else frozenset()
         hub = "hub" in keys_here  # istio: bare `image` names below it take this hub
         self.under_hub += hub
         for key, value in pairs:

@@ -46,6 +46,7 @@ SETS: dict[str, tuple[str, ...]] = {
     "prometheus-blackbox-exporter": ("configReloader.enabled=true",),
     "prometheus-node-exporter": ("kubeRBACProxy.enabled=true",),
     "prometheus-pushgateway": (),
+    "strimzi-kafka-operator": (),
 }
 
 

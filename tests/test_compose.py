@@ -37,6 +37,8 @@ CASES = ROOT / "fixtures" / "rewrite"
         ({"hub": "docker.io/istio", "tag": "1.22"}, False, ("hub", None, None, None, True)),
         ({"registry": "registry.k8s.io"}, True, ("registry", None, None, None, True)),
         ({"imageRegistry": "quay.io"}, False, ("imageRegistry", None, None, None, True)),
+        # strimzi-kafka-operator 1.2.0 values.yaml: every image is defaultImageRegistry/defaultImageRepository/NAME
+        ({"defaultImageRegistry": "quay.io", "defaultImageRepository": "strimzi", "defaultImageTag": "1.2.0"}, False, ("defaultImageRegistry", None, None, None, True)),
         # podinfo 6.14.1 values.yaml: `redis: {repository: docker.io/redis, tag: 8.8.0}`, under a key naming no image
         ({"repository": "docker.io/redis", "tag": "8.8.0"}, False, (None, "repository", "tag", None, True)),
     ],
@@ -58,11 +60,19 @@ def test_shapes(values: dict[str, str], image_parent: bool, expected: tuple[obje
         ({"name": "app", "namespace": "x"}, False),
         ({"registry": "registry.k8s.io"}, False),  # a registry field not under an image key
         ({"imageRegistry": ""}, False),
+        ({"defaultImageRegistry": ""}, False),
+        ({"defaultImageRegistry": "strimzi"}, False),  # no registry host: not a registry
+        ({"chartRegistry": "ghcr.io"}, False),  # a registry of something else than images
         ({"image": "quay.io/prometheus/prometheus:v2.45.0", "version": "v2.45.0"}, False),  # a whole reference
     ],
 )
 def test_not_composed(values: dict[str, str], image_parent: bool) -> None:
     assert compose.shape(values, image_parent, under_hub=False) is None
+
+
+def test_triggered_by_the_keys_a_shape_needs() -> None:
+    assert compose.triggered({"defaultImageRegistry", "replicas"}) and compose.triggered({"hub"})
+    assert not compose.triggered({"replicas", "chartRegistry", "tag"})
 
 
 def test_gpu_operator_image_alone_is_whole() -> None:
