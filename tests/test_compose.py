@@ -164,23 +164,30 @@ def test_bare_name_never_edited_or_reported_alone(case: tuple[str, str, str]) ->
         assert name_line in outcome.output.decode().splitlines()
 
 
-def test_template_notes_name_hard_coded_images(tmp_path: Path) -> None:
-    """rewrite of a chart's values file says which images its templates write literally (file and line)."""
+def _rewrite_chart_values(tmp_path: Path, values: str, template: str) -> tuple[subprocess.CompletedProcess[bytes], list[str]]:
+    """`kmirror rewrite -w` of the values file of a chart with one template (rules: quay.io mirrored); the warnings."""
     chart = tmp_path / "demo"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    (chart / "values.yaml").write_text("image:\n  registry: quay.io\n  repository: org/app\n  tag: v1\n")
-    (chart / "templates" / "deploy.yaml").write_text(
-        "spec:\n  initContainers:\n  - name: init\n    image: busybox:1.36\n"
-        '  containers:\n  - name: app\n    image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"\n'
-        "    args:\n    - --helper-image=quay.io/org/helper:v2\n"
-    )
+    (chart / "values.yaml").write_text(values)
+    (chart / "templates" / "deploy.yaml").write_text(template)
     rules = tmp_path / "rules.yaml"
     rules.write_text("mirrors:\n  - {from: quay.io, to: harbor.example.com/quay}\n")
     done = subprocess.run([str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60)
-    assert done.returncode == 0
-    assert (chart / "values.yaml").read_text().startswith("image:\n  registry: harbor.example.com/quay\n")
-    notes = [line for line in done.stderr.decode().splitlines() if line.startswith("kmirror: warning:")]
+    assert done.returncode == 0, done.stderr
+    return done, [line for line in done.stderr.decode().splitlines() if line.startswith("kmirror: warning:")]
+
+
+def test_template_notes_name_hard_coded_images(tmp_path: Path) -> None:
+    """rewrite of a chart's values file says which images its templates write literally (file and line)."""
+    done, notes = _rewrite_chart_values(
+        tmp_path,
+        "image:\n  registry: quay.io\n  repository: org/app\n  tag: v1\n",
+        "spec:\n  initContainers:\n  - name: init\n    image: busybox:1.36\n"
+        '  containers:\n  - name: app\n    image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"\n'
+        "    args:\n    - --helper-image=quay.io/org/helper:v2\n",
+    )
+    assert (tmp_path / "demo" / "values.yaml").read_text().startswith("image:\n  registry: harbor.example.com/quay\n")
     assert len(notes) == 1, done.stderr
     assert notes[0].startswith("kmirror: warning: demo/templates/deploy.yaml:9: quay.io/org/helper:v2 is written in the template")
     assert "busybox" not in done.stderr.decode()  # no rule for docker.io: nothing to say
@@ -188,19 +195,12 @@ def test_template_notes_name_hard_coded_images(tmp_path: Path) -> None:
 
 def test_template_notes_name_a_registry_written_before_values(tmp_path: Path) -> None:
     """A template that writes the registry and reads the rest from values: rewriting values cannot mirror it."""
-    chart = tmp_path / "demo"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    (chart / "values.yaml").write_text("image:\n  repository: org/app\n  tag: v1\n")
-    (chart / "templates" / "deploy.yaml").write_text(
+    _, notes = _rewrite_chart_values(
+        tmp_path,
+        "image:\n  repository: org/app\n  tag: v1\n",
         'spec:\n  containers:\n  - name: app\n    image: "quay.io/{{ .Values.image.repository }}:{{ .Values.image.tag }}"\n'
-        '  - name: other\n    image: "ghcr.io/{{ .Values.image.repository }}"\n'
+        '  - name: other\n    image: "ghcr.io/{{ .Values.image.repository }}"\n',
     )
-    rules = tmp_path / "rules.yaml"
-    rules.write_text("mirrors:\n  - {from: quay.io, to: harbor.example.com/quay}\n")
-    done = subprocess.run([str(KMIRROR), "rewrite", "-c", str(rules), "-w", "demo/values.yaml"], cwd=tmp_path, capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    notes = [line for line in done.stderr.decode().splitlines() if line.startswith("kmirror: warning:")]
     assert notes == [  # ghcr.io has no rule: nothing to say of it
         "kmirror: warning: demo/templates/deploy.yaml:4: the registry quay.io/ is written in the template before what values fill in: "
         "rewriting demo/values.yaml cannot mirror it (mirror: harbor.example.com/quay/); render the chart through kmirror, or change the template"
