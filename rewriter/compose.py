@@ -5,7 +5,8 @@ template or in the operator's code. The shapes recognised (each seen in real cha
 custom resources; README lists an example of each):
 
     {registry, repository, tag, digest|sha}   registry "/" repository ":" tag "@" digest (Bitnami,
-                                              prometheus-community); an empty registry: repository alone
+                                              prometheus-community); an empty registry: repository alone,
+                                              or `defaultRegistry` beside it (kyverno)
     {registry|hub, image, tag, digest}        registry "/" image ":" tag "@" digest (ingress-nginx, istio)
     {repository, image, version}              repository "/" image ":" version, or "@" version when the
                                               version is a sha256 digest (NVIDIA gpu-operator ClusterPolicy)
@@ -44,6 +45,7 @@ TAG_KEYS = ("tag", "version")
 DIGEST_KEYS = ("digest", "sha")
 NAME_KEYS = frozenset({"image", "repository", "name"})
 TRIGGER_KEYS = NAME_KEYS | {"hub", "registry", "imageRegistry"}  # with none of these (`triggered`), a mapping composes nothing
+_DEFAULT_REGISTRY = "defaultRegistry"  # kyverno's image: the registry when `registry` is empty
 _SHARED_REGISTRY_SUFFIX = "ImageRegistry"  # `defaultImageRegistry`: a registry for every image of a chart
 PROBE = "kmirror-probe/any-image"  # stands for every image under a prefix field when deciding it
 _POLICY_KEYS = ("pullPolicy", "imagePullPolicy")
@@ -119,7 +121,9 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
         image_parent or "registry" in values or any(k in values for k in _POLICY_KEYS) or (tag is not None and _names_its_host(values["repository"]))
     ):
         prefix = "registry" if "registry" in values else None
-        parts = frozenset(k for k in (prefix, "repository", tag, digest) if k)
+        if prefix and not values["registry"] and values.get(_DEFAULT_REGISTRY):
+            prefix = _DEFAULT_REGISTRY  # kyverno: `registry` when set, else `defaultRegistry`
+        parts = frozenset(k for k in (prefix, "registry", _DEFAULT_REGISTRY, "repository", tag, digest) if k and k in values)
         return Shape(prefix, "repository", tag, digest, parts, composable=bool(values["repository"]))
     if "name" in values and image_parent and tag is not None:
         parts = frozenset(k for k in ("name", tag, digest) if k)
@@ -252,7 +256,10 @@ def values(parts: tuple[Part, ...], mirrored: ImageRef) -> dict[str, str] | str:
     name = by_role["name"]
     wanted: dict[str, str] = {}
     prefix = by_role.get("prefix")
-    if prefix is not None and prefix.value:
+    # An empty registry before a name with no host of its own is where the chart puts one: its template
+    # joins them (`{{ if .registry }}...`), or fills in a default of its own (longhorn's `docker.io`), which
+    # a name edited to start with the mirror's host would then follow. So the mirror's host goes there.
+    if prefix is not None and (prefix.value or not _names_its_host(name.value)):
         wanted["prefix"], wanted["name"] = _split(target, name.value)
     else:
         wanted["name"] = target

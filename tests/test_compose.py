@@ -37,6 +37,9 @@ CASES = ROOT / "fixtures" / "rewrite"
         ({"hub": "docker.io/istio", "tag": "1.22"}, False, ("hub", None, None, None, True)),
         ({"registry": "registry.k8s.io"}, True, ("registry", None, None, None, True)),
         ({"imageRegistry": "quay.io"}, False, ("imageRegistry", None, None, None, True)),
+        # kyverno charts/kyverno values.yaml: `registry` when set, else `defaultRegistry`
+        ({"registry": "", "defaultRegistry": "reg.kyverno.io", "repository": "kyverno/kyverno", "tag": ""}, True, ("defaultRegistry", "repository", "tag", None, True)),
+        ({"registry": "ghcr.io", "defaultRegistry": "reg.kyverno.io", "repository": "kyverno/kyverno", "tag": ""}, True, ("registry", "repository", "tag", None, True)),
         # strimzi-kafka-operator 1.2.0 values.yaml: every image is defaultImageRegistry/defaultImageRepository/NAME
         ({"defaultImageRegistry": "quay.io", "defaultImageRepository": "strimzi", "defaultImageTag": "1.2.0"}, False, ("defaultImageRegistry", None, None, None, True)),
         # podinfo 6.14.1 values.yaml: `redis: {repository: docker.io/redis, tag: 8.8.0}`, under a key naming no image
@@ -236,3 +239,12 @@ def test_strict_judges_the_composed_reference_after_rewriting(tmp_path: Path) ->
     assert left.returncode == 1 and left.stdout == b""
     assert "KM002 registry.k8s.io/* is a registry field shared by several images" in left.stderr.decode()
     assert "KM001 registry.k8s.io/* is on blocked registry registry.k8s.io (the rules differ by image under it: see KM002)" in left.stderr.decode()
+
+
+def test_an_empty_registry_that_cannot_be_filled_is_reported_with_what_to_set() -> None:
+    # `registry:` (null) cannot be filled in place the way `registry: ""` is: the chart may put a default
+    # registry there, so editing the repository could render `DEFAULT/MIRROR/...`; KM002 says what to set.
+    outcome = process(b"image:\n  registry:\n  repository: longhornio/longhorn-manager\n  tag: v1\n", "values.yaml", RULES)
+    assert outcome.output == b"image:\n  registry:\n  repository: longhornio/longhorn-manager\n  tag: v1\n"
+    (problem,) = outcome.problems
+    assert problem.code == "KM002" and problem.message.endswith("set registry: mirror.example.com/hub by hand")
