@@ -18,9 +18,11 @@ custom resources; README lists an example of each):
 
 A registry-bearing field with no name beside it is a prefix shared by other images: a `hub`
 next to a `tag` (istio's `global.hub`), a `registry` under a key naming an image
-(ingress-nginx's `global.image.registry`), an `imageRegistry` (Bitnami's `global`) or any
-`...ImageRegistry` whose value names a registry host (Strimzi's `defaultImageRegistry: quay.io`,
-joined with `defaultImageRepository` and each image's name). It is decided as `PREFIX/*`:
+(ingress-nginx's `global.image.registry`), an `imageRegistry` (Bitnami's `global`), a `hub`
+that names its host without a tag (an IstioOperator's `spec.hub: gcr.io/istio-release`), or any
+`...ImageRegistry`/`containerRegistry`/`container-registry` whose value names a registry host
+(Strimzi's `defaultImageRegistry: quay.io`, joined with `defaultImageRepository` and each image's
+name; ECK's operator configuration). It is decided as `PREFIX/*`:
 rewritten when the rules move everything under it alike, else KM002.
 
 A mapping whose `image` is a bare name next to `tag`/`version`/`digest` but with no
@@ -34,6 +36,7 @@ spans of their characters; `plan` asks it for the edits that give a mirrored ref
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from rewriter.reference import ImageRef, ReferenceError, parse
@@ -46,7 +49,8 @@ DIGEST_KEYS = ("digest", "sha")
 NAME_KEYS = frozenset({"image", "repository", "name"})
 TRIGGER_KEYS = NAME_KEYS | {"hub", "registry", "imageRegistry"}  # with none of these (`triggered`), a mapping composes nothing
 _DEFAULT_REGISTRY = "defaultRegistry"  # kyverno's image: the registry when `registry` is empty
-_SHARED_REGISTRY_SUFFIX = "ImageRegistry"  # `defaultImageRegistry`: a registry for every image of a chart
+# `defaultImageRegistry` (Strimzi), `containerRegistry`/`container-registry` (ECK): a registry for every image.
+_SHARED_REGISTRY_RE = re.compile(r"(?:image|container)[-_]?registry$", re.IGNORECASE)
 PROBE = "kmirror-probe/any-image"  # stands for every image under a prefix field when deciding it
 _POLICY_KEYS = ("pullPolicy", "imagePullPolicy")
 
@@ -84,7 +88,7 @@ class Part(NamedTuple):
 
 def triggered(keys: set[str]) -> bool:
     """A mapping with these keys may compose an image (else `shape` is None whatever the values)."""
-    return not TRIGGER_KEYS.isdisjoint(keys) or any(key.endswith(_SHARED_REGISTRY_SUFFIX) for key in keys)
+    return not TRIGGER_KEYS.isdisjoint(keys) or any("egistry" in key and _SHARED_REGISTRY_RE.search(key) for key in keys)
 
 
 def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape | None:
@@ -94,12 +98,14 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
     `under_hub` that an enclosing mapping has a `hub` (istio's `global.proxy.image: proxyv2`).
     """
     tag = next((k for k in TAG_KEYS if k in values), None)
-    if not any(key in values for key in NAME_KEYS):
-        for key, beside in (("hub", tag is not None), ("registry", image_parent), ("imageRegistry", True)):
+    if "image" not in values and "repository" not in values and not ("name" in values and image_parent):
+        # A hub names its host (IstioOperator `spec.hub: gcr.io/istio-release`, a gateway's) or has a tag beside it.
+        hub = tag is not None or ("hub" in values and _names_its_host(f"{values['hub']}/{PROBE}"))
+        for key, beside in (("hub", hub), ("registry", image_parent), ("imageRegistry", True)):
             if key in values and beside and values[key] and _prefix(values[key]):
                 return Shape(key, None, None, None, frozenset({key}), composable=True)
         for key, value in values.items():
-            if key.endswith(_SHARED_REGISTRY_SUFFIX) and value and _prefix(value) and _names_its_host(f"{value}/{PROBE}"):
+            if _SHARED_REGISTRY_RE.search(key) and value and _prefix(value) and _names_its_host(f"{value}/{PROBE}"):
                 return Shape(key, None, None, None, frozenset({key}), composable=True)
         return None
     digest = next((k for k in DIGEST_KEYS if k in values), None)

@@ -9,8 +9,9 @@ Where a reference is recognised (the whole scalar unless said otherwise):
   when the value has a `/`, `:` or `@` — names about registries, repositories, tags,
   versions, pull policies or secrets are not images;
 - in `args`/`command` lists, the item after a flag naming an image (`--engine-image`);
-- inside any string, `--*image*=REF`, and any registry-qualified reference with a tag
-  or digest (`--reloader=quay.io/x:v1`, `4.3.1=quay.io/strimzi/kafka:...`, `docker://REF`);
+- inside any string, `--*image*=REF`, any registry-qualified reference with a tag
+  or digest (`--reloader=quay.io/x:v1`, `4.3.1=quay.io/strimzi/kafka:...`), and any reference
+  after `docker://`, short names and untagged ones too (CDI's `docker://kubevirt/fedora`);
 - inside multi-line or JSON/YAML strings that mention an image, the same rules applied
   to the embedded document (an embedded Pod in a ConfigMap, a JSON annotation);
 - the user's own field paths (`fields:` in the rules file).
@@ -181,7 +182,7 @@ def may_hold_images(text: str) -> bool:
         return True
     if any(word in lowered and key.search(lowered) for word, key in _COMPOSED_KEY_RES):
         return True
-    return ("reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None) or _spelled(lowered)
+    return ("reference" in lowered and _REFERENCE_KEY_RE.search(lowered) is not None) or "docker://" in lowered or _spelled(lowered)
 
 
 def _spelled(lowered: str) -> bool:
@@ -360,7 +361,7 @@ class _Walker:
                     continue
                 whole = (
                     key == "image"
-                    or (key == "reference" and parent == "image")
+                    or (key == "reference" and (parent == "image" or _sibling(pairs, "type") == "image"))  # Strimzi's {type: image, reference}
                     or (_is_image_name(key) and _has_structure(text))
                     or (key in ("value", "default") and _is_image_name(sibling_name) and _has_structure(text))
                 )
@@ -592,11 +593,16 @@ def _tokens(value: str) -> Iterator[tuple[int, str]]:
         token, start = match.group(), match.start()
         if "://" in token:
             scheme, _, rest = token.partition("://")
-            if scheme != "docker":
-                continue
-            token, start = rest, start + len(scheme) + 3
+            if scheme == "docker" and whole_reference(rest) is not None:  # an image by its scheme, short names too (CDI)
+                yield start + len(scheme) + 3, rest
+            continue
         if "/" in token and _qualified(token):
             yield start, token
+
+
+def _sibling(pairs: list[tuple[str, Node]], key: str) -> str | None:
+    """The string value of `key` among a mapping's pairs, if it has one."""
+    return next((_string(v) for k, v in pairs if k == key and isinstance(v, ScalarNode)), None)
 
 
 def _inert(value: str) -> bool:
@@ -605,7 +611,8 @@ def _inert(value: str) -> bool:
 
 
 def _may_embed(value: str) -> bool:
-    return "image" in value.lower() and ("\n" in value or value.lstrip().startswith(("{", "[")))
+    lowered = value.lower()
+    return ("image" in lowered or "registry" in lowered) and ("\n" in value or value.lstrip().startswith(("{", "[")))
 
 
 def _carrier(key: str, resource: Resource, keys: tuple[str, ...]) -> str:

@@ -37,6 +37,13 @@ CASES = ROOT / "fixtures" / "rewrite"
         ({"hub": "docker.io/istio", "tag": "1.22"}, False, ("hub", None, None, None, True)),
         ({"registry": "registry.k8s.io"}, True, ("registry", None, None, None, True)),
         ({"imageRegistry": "quay.io"}, False, ("imageRegistry", None, None, None, True)),
+        # IstioOperator spec.hub with no tag (cert-manager/istio-csr make/config/istio/istio-config-1.15.5.yaml)
+        ({"profile": "demo", "hub": "gcr.io/istio-release"}, False, ("hub", None, None, None, True)),
+        # an IstioOperator gateway: its own hub beside its name
+        ({"name": "istio-ingressgateway", "hub": "docker.io/istio", "tag": "1.24.0"}, False, ("hub", None, None, None, True)),
+        # ECK's operator configuration (eck.yaml, Helm config.containerRegistry)
+        ({"container-registry": "docker.elastic.co", "log-verbosity": "0"}, False, ("container-registry", None, None, None, True)),
+        ({"containerRegistry": "docker.elastic.co"}, False, ("containerRegistry", None, None, None, True)),
         # kyverno charts/kyverno values.yaml: `registry` when set, else `defaultRegistry`
         ({"registry": "", "defaultRegistry": "reg.kyverno.io", "repository": "kyverno/kyverno", "tag": ""}, True, ("defaultRegistry", "repository", "tag", None, True)),
         ({"registry": "ghcr.io", "defaultRegistry": "reg.kyverno.io", "repository": "kyverno/kyverno", "tag": ""}, True, ("registry", "repository", "tag", None, True)),
@@ -66,6 +73,7 @@ def test_shapes(values: dict[str, str], image_parent: bool, expected: tuple[obje
         ({"defaultImageRegistry": ""}, False),
         ({"defaultImageRegistry": "strimzi"}, False),  # no registry host: not a registry
         ({"chartRegistry": "ghcr.io"}, False),  # a registry of something else than images
+        ({"hub": "my-hub", "profile": "x"}, False),  # a hub that names no host and has no tag beside it
         ({"image": "quay.io/prometheus/prometheus:v2.45.0", "version": "v2.45.0"}, False),  # a whole reference
     ],
 )
@@ -74,7 +82,7 @@ def test_not_composed(values: dict[str, str], image_parent: bool) -> None:
 
 
 def test_triggered_by_the_keys_a_shape_needs() -> None:
-    assert compose.triggered({"defaultImageRegistry", "replicas"}) and compose.triggered({"hub"})
+    assert compose.triggered({"defaultImageRegistry", "replicas"}) and compose.triggered({"hub"}) and compose.triggered({"container-registry"})
     assert not compose.triggered({"replicas", "chartRegistry", "tag"})
 
 
