@@ -22,7 +22,8 @@ next to a `tag` (istio's `global.hub`), a `registry` under a key naming an image
 that names its host without a tag (an IstioOperator's `spec.hub: gcr.io/istio-release`), or any
 `...ImageRegistry`/`containerRegistry`/`container-registry` whose value names a registry host
 (Strimzi's `defaultImageRegistry: quay.io`, joined with `defaultImageRepository` and each image's
-name; ECK's operator configuration). It is decided as `PREFIX/*`:
+name; ECK's operator configuration), or a `registry` beside `imagePath`/`imagePrefix` (Calico's
+Installation, `registry: quay.io/`: one trailing `/` is kept). It is decided as `PREFIX/*`:
 rewritten when the rules move everything under it alike, else KM002.
 
 A mapping whose `image` is a bare name next to `tag`/`version`/`digest` but with no
@@ -101,7 +102,9 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
     if "image" not in values and "repository" not in values and not ("name" in values and image_parent):
         # A hub names its host (IstioOperator `spec.hub: gcr.io/istio-release`, a gateway's) or has a tag beside it.
         hub = tag is not None or ("hub" in values and _names_its_host(f"{values['hub']}/{PROBE}"))
-        for key, beside in (("hub", hub), ("registry", image_parent), ("imageRegistry", True)):
+        # Calico's Installation: `registry` (often with a trailing `/`) beside `imagePath`/`imagePrefix`.
+        calico = "imagePath" in values or "imagePrefix" in values
+        for key, beside in (("hub", hub), ("registry", image_parent or calico), ("imageRegistry", True)):
             if key in values and beside and values[key] and _prefix(values[key]):
                 return Shape(key, None, None, None, frozenset({key}), composable=True)
         for key, value in values.items():
@@ -138,7 +141,12 @@ def shape(values: dict[str, str], image_parent: bool, under_hub: bool) -> Shape 
 
 
 def _prefix(value: str) -> bool:
-    return "{{" not in value and _parses(f"{value}/{PROBE}")
+    return "{{" not in value and _parses(f"{_joinable(value)}/{PROBE}")
+
+
+def _joinable(prefix: str) -> str:
+    """A prefix field's value without the one trailing `/` some write (Calico's `registry: quay.io/`)."""
+    return prefix.removesuffix("/")
 
 
 def _names_its_host(value: str) -> bool:
@@ -164,7 +172,7 @@ def prefix_only(parts: tuple[Part, ...]) -> bool:
 
 def reference(text: str, parts: tuple[Part, ...]) -> ImageRef:
     """The reference the rules decide for a location's `text`: for a prefix field, a probe under it."""
-    return parse(f"{parts[0].value}/{PROBE}") if prefix_only(parts) else parse(text)
+    return parse(f"{_joinable(parts[0].value)}/{PROBE}") if prefix_only(parts) else parse(text)
 
 
 def narrower(rules: RuleSet, probe: ImageRef, chosen: Rule | None) -> Rule | None:
@@ -205,7 +213,7 @@ def compose(parts: tuple[Part, ...]) -> str | None:
     by_role = {part.role: part for part in parts}
     prefix = by_role["prefix"].value if "prefix" in by_role else ""
     if prefix_only(parts):
-        return f"{prefix}/*"
+        return f"{_joinable(prefix)}/*"
     text = f"{prefix}/{by_role['name'].value}" if prefix else by_role["name"].value
     tag, digest = _suffix(by_role)
     text += (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
@@ -258,7 +266,8 @@ def values(parts: tuple[Part, ...], mirrored: ImageRef) -> dict[str, str] | str:
     if prefix_only(parts):
         if not target.endswith(f"/{PROBE}"):
             return "the rule changes image names: mirror each image instead"
-        return {"prefix": target[: -len(PROBE) - 1]}
+        slash = "/" if parts[0].value.endswith("/") else ""
+        return {"prefix": target[: -len(PROBE) - 1] + slash}
     name = by_role["name"]
     wanted: dict[str, str] = {}
     prefix = by_role.get("prefix")

@@ -41,6 +41,9 @@ CASES = ROOT / "fixtures" / "rewrite"
         ({"profile": "demo", "hub": "gcr.io/istio-release"}, False, ("hub", None, None, None, True)),
         # an IstioOperator gateway: its own hub beside its name
         ({"name": "istio-ingressgateway", "hub": "docker.io/istio", "tag": "1.24.0"}, False, ("hub", None, None, None, True)),
+        # Calico's Installation: `registry` (a trailing `/` or not) beside imagePath/imagePrefix
+        ({"registry": "quay.io/", "imagePath": "calico", "kubernetesProvider": "EKS"}, False, ("registry", None, None, None, True)),
+        ({"registry": "docker.io", "imagePrefix": "x-"}, False, ("registry", None, None, None, True)),
         # ECK's operator configuration (eck.yaml, Helm config.containerRegistry)
         ({"container-registry": "docker.elastic.co", "log-verbosity": "0"}, False, ("container-registry", None, None, None, True)),
         ({"containerRegistry": "docker.elastic.co"}, False, ("containerRegistry", None, None, None, True)),
@@ -256,3 +259,11 @@ def test_an_empty_registry_that_cannot_be_filled_is_reported_with_what_to_set() 
     assert outcome.output == b"image:\n  registry:\n  repository: longhornio/longhorn-manager\n  tag: v1\n"
     (problem,) = outcome.problems
     assert problem.code == "KM002" and problem.message.endswith("set registry: mirror.example.com/hub by hand")
+
+
+def test_a_prefix_field_keeps_its_trailing_slash() -> None:
+    # Calico joins `registry` and `imagePath` with path.Join: `quay.io/` is decided as quay.io/* and keeps its `/`.
+    text = b"kind: Installation\nspec:\n  registry: quay.io/\n  imagePath: calico\n"
+    outcome = process(text, "installation.yaml", parse_config("mirrors:\n  - {from: quay.io, to: mirror.example.com/quay}\n", "rules.yaml"))
+    assert outcome.output == b"kind: Installation\nspec:\n  registry: mirror.example.com/quay/\n  imagePath: calico\n"
+    assert [str(image.ref) for image in outcome.images] == ["quay.io/kmirror-probe/any-image"]
