@@ -21,18 +21,11 @@ from test_verify_sync import (  # noqa: F401  (fixtures)
     basic_mirror,
     free_port,
     make_project,
+    project,
     source,
     write_image,
 )
 from tools import tool
-
-
-@pytest.fixture
-def project(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> Project:
-    made = make_project(source.registry.host, basic_mirror.host)
-    made.registries(source.registry.host, basic_mirror.host)
-    made.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
-    return made
 
 
 def replace_on_mirror(project: Project, tmp_path: Path, target: str) -> str:

@@ -10,20 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from test_verify_sync import (  # noqa: F401  (fixtures)
-    SECRETS,
     Project,
     Registry,
     Source,
     basic_mirror,
     free_port,
     make_project,
+    project,
     source,
-    start_registry,
     write_image,
 )
 from tools import tool
@@ -54,14 +52,6 @@ def push(folder: Path, tag: str, target: str) -> str:
         check=True, capture_output=True,
     )
     return digestfile.read_text().strip()
-
-
-@pytest.fixture
-def project(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> Project:
-    made = make_project(source.registry.host, basic_mirror.host)
-    made.registries(source.registry.host, basic_mirror.host)
-    made.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
-    return made
 
 
 def test_pin_writes_the_source_digest(project: Project, source: Source, basic_mirror: Registry) -> None:
@@ -135,30 +125,9 @@ def test_pin_from_without_pin(make_project: Callable[[str, str], Project]) -> No
 
 
 def test_progress_bar_on_a_terminal(project: Project, source: Source) -> None:
-    import os
-    import pty
-    import sys
-
     pod = project.manifest(f"{source.registry.host}/app:v1")
-    main, terminal = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys; from rewriter.console import main; sys.exit(main())", "rewrite", "--pin", pod],
-            cwd=project.folder, env=project.env, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
-        )
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(main)
-    assert done.returncode == 0
+    returncode, shown = project.run_on_terminal("rewrite", "--pin", pod)
+    assert returncode == 0
     assert b"kmirror: pin [" in shown and b"] 1/1" in shown
     # Piped, nothing but the result.
     assert project.run("rewrite", "--pin", pod).stderr == ""

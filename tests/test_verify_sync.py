@@ -280,6 +280,28 @@ class Project:
         self.outputs += [done.stdout, done.stderr]
         return done
 
+    def run_on_terminal(self, *args: str) -> tuple[int, bytes]:
+        """Run kmirror with standard error on a pseudo-terminal (standard output piped): the exit code and what the terminal showed."""
+        main, terminal = pty.openpty()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", "import sys; from rewriter.console import main; sys.exit(main())", *args],
+                cwd=self.folder, env=self.env, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
+            )
+            os.close(terminal)
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the terminal's other end is closed: all was read
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(main)
+        return done.returncode, shown
+
 
 @pytest.fixture
 def make_project(tmp_path: Path) -> Iterator[Callable[[str, str], Project]]:
@@ -301,6 +323,15 @@ def make_project(tmp_path: Path) -> Iterator[Callable[[str, str], Project]]:
         for text in project.outputs:
             for secret in SECRETS:
                 assert secret not in text
+
+
+@pytest.fixture
+def project(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> Project:
+    """A project whose rules say both registries speak plain HTTP, with the mirror's credentials in an auth.json."""
+    made = make_project(source.registry.host, basic_mirror.host)
+    made.registries(source.registry.host, basic_mirror.host)
+    made.auth_file({basic_mirror.host: {"auth": SECRETS[1]}})
+    return made
 
 
 def test_missing_then_sync_then_present(source: Source, basic_mirror: Registry, make_project: Callable[[str, str], Project]) -> None:
@@ -460,25 +491,8 @@ def test_progress_bar_on_a_terminal(source: Source, basic_mirror: Registry, make
     project = make_project(source.registry.host, basic_mirror.host)
     project.login(basic_mirror.host)
     pod = project.manifest(f"{source.registry.host}/app:v1")
-    main, terminal = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys; from rewriter.cli import main; sys.exit(main())", "verify", "--plain-http", pod],
-            cwd=project.folder, env=project.env, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
-        )
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(main)
-    assert done.returncode == 1
+    returncode, shown = project.run_on_terminal("verify", "--plain-http", pod)
+    assert returncode == 1
     assert b"kmirror: verify [" in shown and b"] 1/1" in shown
 
 
